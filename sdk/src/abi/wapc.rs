@@ -1,0 +1,123 @@
+//! The waPC guest side, as Kubewarden's `kubewarden-wapc` execution mode speaks it.
+//!
+//! Written against the protocol directly instead of through `wapc-guest`/`kubewarden-policy-sdk`:
+//! the operations are dispatched by name with no registry, and the module stays small (see the
+//! README's size table for what the SDK crates cost).
+#![allow(unsafe_code)]
+
+use crate::host::Host;
+use crate::policy;
+use crate::rule::Rule;
+
+#[link(wasm_import_module = "wapc")]
+extern "C" {
+    fn __guest_request(op_ptr: *mut u8, ptr: *mut u8);
+    fn __guest_response(ptr: *const u8, len: usize);
+    fn __guest_error(ptr: *const u8, len: usize);
+    fn __host_call(
+        binding_ptr: *const u8,
+        binding_len: usize,
+        ns_ptr: *const u8,
+        ns_len: usize,
+        op_ptr: *const u8,
+        op_len: usize,
+        ptr: *const u8,
+        len: usize,
+    ) -> usize;
+    fn __host_response(ptr: *mut u8);
+    fn __host_response_len() -> usize;
+    fn __host_error(ptr: *mut u8);
+    fn __host_error_len() -> usize;
+}
+
+/// The binding every Kubewarden host capability lives under.
+const BINDING: &str = "kubewarden";
+
+/// Host capabilities through `__host_call`.
+#[derive(Debug, Default)]
+pub struct WapcHost;
+
+impl Host for WapcHost {
+    fn call(
+        &mut self,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        // SAFETY: every pointer/length pair describes a live slice borrowed for the whole call; the
+        // host only reads them.
+        let ok = unsafe {
+            __host_call(
+                BINDING.as_ptr(),
+                BINDING.len(),
+                namespace.as_ptr(),
+                namespace.len(),
+                operation.as_ptr(),
+                operation.len(),
+                payload.as_ptr(),
+                payload.len(),
+            )
+        };
+        if ok == 1 {
+            // SAFETY: the host reports the length first and then writes exactly that many bytes.
+            Ok(unsafe { read_host_buffer(__host_response_len(), |p| __host_response(p)) })
+        } else {
+            // SAFETY: as above, for the error buffer.
+            let error = unsafe { read_host_buffer(__host_error_len(), |p| __host_error(p)) };
+            Err(String::from_utf8_lossy(&error).into_owned())
+        }
+    }
+}
+
+/// Reads a buffer of `len` bytes that `fill` asks the host to write.
+///
+/// # Safety
+/// `fill` must write at most `len` bytes at the pointer it is given.
+unsafe fn read_host_buffer(len: usize, fill: impl FnOnce(*mut u8)) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(len);
+    fill(buf.as_mut_ptr());
+    // SAFETY: the host wrote `len` bytes into the reserved capacity.
+    unsafe { buf.set_len(len) };
+    buf
+}
+
+/// `__guest_call`: fetches the operation and its payload, runs it, answers.
+pub fn guest_call<R: Rule>(op_len: i32, req_len: i32) -> i32 {
+    let (Ok(op_len), Ok(req_len)) = (usize::try_from(op_len), usize::try_from(req_len)) else {
+        return respond(Err("negative operation or payload length".into()));
+    };
+    let mut op = Vec::with_capacity(op_len);
+    let mut payload = Vec::with_capacity(req_len);
+    // SAFETY: both buffers have the capacity the host announced; the host writes exactly that many
+    // bytes into each before returning.
+    unsafe {
+        __guest_request(op.as_mut_ptr(), payload.as_mut_ptr());
+        op.set_len(op_len);
+        payload.set_len(req_len);
+    }
+    let answer = match op.as_slice() {
+        b"validate" => Ok(policy::validate_json::<R>(&payload, &mut WapcHost)),
+        b"validate_settings" => Ok(policy::validate_settings_json::<R>(&payload)),
+        b"protocol_version" => Ok(br#""v1""#.to_vec()),
+        other => Err(format!(
+            "unknown operation {:?}",
+            String::from_utf8_lossy(other)
+        )),
+    };
+    respond(answer)
+}
+
+fn respond(answer: Result<Vec<u8>, String>) -> i32 {
+    match answer {
+        Ok(bytes) => {
+            // SAFETY: the host copies `len` bytes from `ptr` during the call.
+            unsafe { __guest_response(bytes.as_ptr(), bytes.len()) };
+            1
+        }
+        Err(message) => {
+            // SAFETY: as above.
+            unsafe { __guest_error(message.as_ptr(), message.len()) };
+            0
+        }
+    }
+}

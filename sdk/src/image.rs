@@ -1,0 +1,1241 @@
+//! OCI / Docker image references: `[domain/]path[:tag][@digest]`.
+//!
+//! The parser follows the grammar of the distribution `reference` package together with
+//! Docker's normalisation rules:
+//!
+//! ```text
+//! reference        := name [ ":" tag ] [ "@" digest ]
+//! name             := [domain '/'] remote-name
+//! domain           := host [':' port-number]
+//! host             := domain-name | IPv4address | \[ IPv6address \]
+//! domain-component := /([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])/
+//! path-component   := alpha-numeric [separator alpha-numeric]*
+//! alpha-numeric    := /[a-z0-9]+/
+//! separator        := /[_.]|__|[-]+/
+//! tag              := /[\w][\w.-]{0,127}/
+//! digest           := algorithm ":" encoded
+//! ```
+//!
+//! * The first path segment is a registry domain only if it contains `.` or `:`, is
+//!   `localhost`, or contains an upper-case letter; otherwise the reference names a Docker Hub
+//!   repository (`nginx` is `docker.io/library/nginx`). `index.docker.io` is `docker.io`.
+//! * A missing tag stays missing: `latest` is never filled in (see [`ImageRef::is_latest`]).
+//! * Only `sha256`, `sha384` and `sha512` digests are accepted, with exactly 64, 96 or 128
+//!   lower-case hex characters.
+//!
+//! Parsing never panics and never does I/O: the input is attacker-controlled admission data.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::str::FromStr;
+
+/// Longest input accepted at all, in bytes; anything longer is rejected before parsing.
+pub const MAX_REFERENCE_LENGTH: usize = 4096;
+/// Longest normalised name (`domain/path`), in characters.
+pub const MAX_NAME_LENGTH: usize = 255;
+/// Longest tag, in characters.
+pub const MAX_TAG_LENGTH: usize = 128;
+/// The registry of references without a domain.
+pub const DEFAULT_DOMAIN: &str = "docker.io";
+/// The legacy name of Docker Hub, normalised to [`DEFAULT_DOMAIN`].
+const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
+/// The namespace of single-component Docker Hub repositories.
+const OFFICIAL_REPOSITORY_PREFIX: &str = "library/";
+
+// ---------------------------------------------------------------------------------------------
+// Digests
+// ---------------------------------------------------------------------------------------------
+
+/// A supported digest algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DigestAlgorithm {
+    /// `sha256`: 64 hex characters.
+    Sha256,
+    /// `sha384`: 96 hex characters.
+    Sha384,
+    /// `sha512`: 128 hex characters.
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    /// The algorithm's name as written in a digest, e.g. `"sha256"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    /// The algorithm named `s` (exact, lower-case), if it is supported.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "sha256" => Some(Self::Sha256),
+            "sha384" => Some(Self::Sha384),
+            "sha512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The number of hex characters of an encoded digest of this algorithm.
+    pub fn hex_len(&self) -> usize {
+        match self {
+            Self::Sha256 => 64,
+            Self::Sha384 => 96,
+            Self::Sha512 => 128,
+        }
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A content digest, `algorithm:encoded`, already validated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Digest {
+    algorithm: DigestAlgorithm,
+    encoded: String,
+}
+
+impl Digest {
+    /// Parses `algorithm:hex`, e.g. `sha256:` followed by 64 lower-case hex characters.
+    pub fn parse(s: &str) -> Result<Digest, ReferenceError> {
+        if s.is_empty() {
+            return Err(ReferenceError::EmptyDigest);
+        }
+        if s.len() > MAX_REFERENCE_LENGTH {
+            return Err(ReferenceError::TooLong {
+                what: "digest",
+                length: s.len(),
+                max: MAX_REFERENCE_LENGTH,
+            });
+        }
+        let Some((algorithm, encoded)) = s.split_once(':') else {
+            return Err(ReferenceError::MissingDigestAlgorithm {
+                digest: s.to_owned(),
+            });
+        };
+        if algorithm.is_empty() {
+            return Err(ReferenceError::MissingDigestAlgorithm {
+                digest: s.to_owned(),
+            });
+        }
+        if !is_valid_algorithm_name(algorithm) {
+            return Err(ReferenceError::InvalidDigestAlgorithm {
+                algorithm: algorithm.to_owned(),
+            });
+        }
+        if encoded.is_empty() {
+            return Err(ReferenceError::MissingDigestEncoded {
+                digest: s.to_owned(),
+            });
+        }
+        let Some(known) = DigestAlgorithm::from_name(algorithm) else {
+            return Err(ReferenceError::UnsupportedDigestAlgorithm {
+                algorithm: algorithm.to_owned(),
+            });
+        };
+        if let Some((position, character)) = encoded
+            .chars()
+            .enumerate()
+            .find(|&(_, c)| !matches!(c, '0'..='9' | 'a'..='f'))
+        {
+            return Err(ReferenceError::InvalidDigestCharacter {
+                digest: s.to_owned(),
+                algorithm: known,
+                character,
+                position,
+            });
+        }
+        // Only ASCII is left, so bytes are characters.
+        if encoded.len() != known.hex_len() {
+            return Err(ReferenceError::InvalidDigestLength {
+                digest: s.to_owned(),
+                algorithm: known,
+                expected: known.hex_len(),
+                found: encoded.len(),
+            });
+        }
+        Ok(Digest {
+            algorithm: known,
+            encoded: encoded.to_owned(),
+        })
+    }
+
+    /// The digest's algorithm.
+    pub fn algorithm(&self) -> DigestAlgorithm {
+        self.algorithm
+    }
+
+    /// The hex part after the `:`.
+    pub fn encoded(&self) -> &str {
+        &self.encoded
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm.as_str(), self.encoded)
+    }
+}
+
+impl FromStr for Digest {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::parse(s)
+    }
+}
+
+/// `component ([+._-] component)*` with `component := [A-Za-z][A-Za-z0-9]*`.
+fn is_valid_algorithm_name(s: &str) -> bool {
+    s.split(['+', '.', '_', '-']).all(|component| {
+        let mut chars = component.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+            && chars.all(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image references
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed, validated and normalised image reference.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    original: String,
+    domain: String,
+    path: String,
+    tag: Option<String>,
+    digest: Option<Digest>,
+}
+
+impl ImageRef {
+    /// Parses and normalises an image reference such as `nginx:1.25` or
+    /// `ghcr.io/org/app@sha256:...`.
+    pub fn parse(s: &str) -> Result<ImageRef, ReferenceError> {
+        if s.is_empty() {
+            return Err(ReferenceError::Empty);
+        }
+        if s.len() > MAX_REFERENCE_LENGTH {
+            return Err(ReferenceError::TooLong {
+                what: "image reference",
+                length: s.len(),
+                max: MAX_REFERENCE_LENGTH,
+            });
+        }
+        if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+            return Err(ReferenceError::SurroundingWhitespace);
+        }
+        if let Some((position, character)) =
+            s.chars().enumerate().find(|&(_, c)| !c.is_ascii_graphic())
+        {
+            return Err(ReferenceError::InvalidCharacter {
+                character,
+                position,
+            });
+        }
+
+        // From here on the input is printable ASCII.
+        let (name_and_tag, digest_text) = match s.split_once('@') {
+            Some((_, digest)) if digest.contains('@') => {
+                return Err(ReferenceError::MultipleAtSigns)
+            }
+            Some((name_and_tag, digest)) => (name_and_tag, Some(digest)),
+            None => (s, None),
+        };
+
+        if name_and_tag.starts_with('[') && !name_and_tag.contains('/') {
+            return Err(ReferenceError::InvalidDomain {
+                domain: name_and_tag.to_owned(),
+                reason: "a registry domain must be followed by '/' and a repository path"
+                    .to_owned(),
+            });
+        }
+
+        // The tag follows the last ':' unless that ':' belongs to the domain (a port, or
+        // inside an IPv6 literal), i.e. unless a '/' or ']' comes after it.
+        let (name, tag) = match name_and_tag.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains(['/', ']']) => (name, Some(tag)),
+            _ => (name_and_tag, None),
+        };
+        if name.is_empty() {
+            return Err(ReferenceError::MissingName);
+        }
+
+        let (domain, path) = split_domain(name)?;
+        if let Some(domain) = domain {
+            validate_domain(domain)?;
+        }
+        validate_path(path)?;
+        if let Some(tag) = tag {
+            validate_tag(tag)?;
+        }
+        let digest = digest_text.map(Digest::parse).transpose()?;
+
+        let domain = match domain {
+            None | Some(LEGACY_DEFAULT_DOMAIN) => DEFAULT_DOMAIN,
+            Some(domain) => domain,
+        };
+        let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
+            format!("{OFFICIAL_REPOSITORY_PREFIX}{path}")
+        } else {
+            path.to_owned()
+        };
+        let name_length = domain.len() + 1 + path.len();
+        if name_length > MAX_NAME_LENGTH {
+            return Err(ReferenceError::TooLong {
+                what: "image name",
+                length: name_length,
+                max: MAX_NAME_LENGTH,
+            });
+        }
+
+        Ok(ImageRef {
+            original: s.to_owned(),
+            domain: domain.to_owned(),
+            path,
+            tag: tag.map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// The reference exactly as it was written.
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// The normalised registry domain: `"docker.io"`, `"ghcr.io"`, `"registry:5000"`,
+    /// `"[::1]:5000"`.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The normalised repository path: `"library/nginx"`, `"org/team/app"`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `domain/path`, e.g. `"docker.io/library/nginx"`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.domain, self.path)
+    }
+
+    /// The tag, if one was written (`latest` is never filled in).
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// The digest, if one was written.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// Whether the reference resolves to whatever `latest` currently is: tagged `latest`, or
+    /// neither tagged nor pinned by digest.
+    pub fn is_latest(&self) -> bool {
+        match (&self.tag, &self.digest) {
+            (Some(tag), _) => tag == "latest",
+            (None, digest) => digest.is_none(),
+        }
+    }
+
+    /// The same name and tag pinned to `digest` (replacing any digest); its
+    /// [`original`](Self::original) is the normalised string form.
+    pub fn with_digest(&self, digest: Digest) -> ImageRef {
+        let mut pinned = ImageRef {
+            original: String::new(),
+            domain: self.domain.clone(),
+            path: self.path.clone(),
+            tag: self.tag.clone(),
+            digest: Some(digest),
+        };
+        pinned.original = pinned.to_string();
+        pinned
+    }
+
+    /// The name without tag or digest; the same as [`name`](Self::name).
+    pub fn without_tag_or_digest(&self) -> String {
+        self.name()
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.domain, self.path)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = ReferenceError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImageRef::parse(s)
+    }
+}
+
+/// Splits a name (no tag, no digest) into its domain, if it has one, and its path.
+fn split_domain(name: &str) -> Result<(Option<&str>, &str), ReferenceError> {
+    if name.starts_with('[') {
+        // Only a domain can start with '['; say what is wrong with it rather than complain
+        // about a strange path. (`parse` has already rejected a '[' without any '/'.)
+        let (domain, path) = name.split_once('/').unwrap_or((name, ""));
+        if !domain.contains(']') {
+            return Err(ReferenceError::InvalidDomain {
+                domain: domain.to_owned(),
+                reason: "unclosed '[' in IPv6 address".to_owned(),
+            });
+        }
+        return Ok((Some(domain), path));
+    }
+    match name.split_once('/') {
+        Some((first, rest)) if looks_like_domain(first) => Ok((Some(first), rest)),
+        _ => Ok((None, name)),
+    }
+}
+
+/// Docker's rule for telling a registry domain from the first path component.
+fn looks_like_domain(first: &str) -> bool {
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
+}
+
+/// `host[:port]` with `host` a domain name, an IPv4 address or a bracketed IPv6 address.
+fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
+    let invalid = |reason: String| ReferenceError::InvalidDomain {
+        domain: domain.to_owned(),
+        reason,
+    };
+    let port = if let Some(bracketed) = domain.strip_prefix('[') {
+        let Some((address, after)) = bracketed.split_once(']') else {
+            return Err(invalid("unclosed '[' in IPv6 address".to_owned()));
+        };
+        if address.contains('%') {
+            return Err(invalid(
+                "IPv6 zone identifiers ('%...') are not allowed".to_owned(),
+            ));
+        }
+        if Ipv6Addr::from_str(address).is_err() {
+            return Err(invalid(format!(
+                "{} is not a valid IPv6 address",
+                Quoted(address)
+            )));
+        }
+        if after.is_empty() {
+            None
+        } else if let Some(port) = after.strip_prefix(':') {
+            Some(port)
+        } else {
+            return Err(invalid(format!(
+                "unexpected {} after the IPv6 address, expected ':' and a port",
+                Quoted(after)
+            )));
+        }
+    } else {
+        let (host, port) = match domain.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (domain, None),
+        };
+        if host.is_empty() {
+            return Err(invalid("missing host name".to_owned()));
+        }
+        for component in host.split('.') {
+            validate_domain_component(component).map_err(&invalid)?;
+        }
+        port
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ReferenceError::InvalidPort {
+                domain: domain.to_owned(),
+                port: port.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`
+fn validate_domain_component(component: &str) -> Result<(), String> {
+    if component.is_empty() {
+        return Err(
+            "empty domain component (two dots in a row, or a leading or trailing dot)".to_owned(),
+        );
+    }
+    if let Some(c) = component
+        .chars()
+        .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+    {
+        return Err(format!(
+            "character '{}' is not allowed in a host name",
+            c.escape_debug()
+        ));
+    }
+    if component.starts_with('-') || component.ends_with('-') {
+        return Err(format!(
+            "domain component {} must start and end with a letter or digit",
+            Quoted(component)
+        ));
+    }
+    Ok(())
+}
+
+/// `path-component ('/' path-component)*`, lower-case only.
+fn validate_path(path: &str) -> Result<(), ReferenceError> {
+    if path.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(ReferenceError::RepositoryNotLowercase {
+            repository: path.to_owned(),
+        });
+    }
+    for component in path.split('/') {
+        if component.is_empty() {
+            return Err(ReferenceError::EmptyPathComponent {
+                path: path.to_owned(),
+            });
+        }
+        validate_path_component(component).map_err(|reason| {
+            ReferenceError::InvalidPathComponent {
+                component: component.to_owned(),
+                reason,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+ (separator [a-z0-9]+)*` with `separator := [_.] | __ | -+`.
+fn validate_path_component(component: &str) -> Result<(), String> {
+    let mut separator = String::new();
+    let mut seen_alphanumeric = false;
+    for c in component.chars() {
+        match c {
+            'a'..='z' | '0'..='9' => {
+                if !separator.is_empty() {
+                    if !is_valid_separator(&separator) {
+                        return Err(format!(
+                            "separator {} is not allowed (use '.', '_', '__' or one or more '-')",
+                            Quoted(&separator)
+                        ));
+                    }
+                    separator.clear();
+                }
+                seen_alphanumeric = true;
+            }
+            '.' | '_' | '-' => {
+                if !seen_alphanumeric {
+                    return Err(format!(
+                        "a path component must start with a lower-case letter or digit, not '{c}'"
+                    ));
+                }
+                separator.push(c);
+            }
+            _ => {
+                return Err(format!(
+                "character '{}' is not allowed (only lower-case letters, digits, '.', '_' and '-')",
+                c.escape_debug()
+            ))
+            }
+        }
+    }
+    if !separator.is_empty() {
+        return Err(format!(
+            "a path component must end with a lower-case letter or digit, not {}",
+            Quoted(&separator)
+        ));
+    }
+    Ok(())
+}
+
+fn is_valid_separator(separator: &str) -> bool {
+    matches!(separator, "." | "_" | "__") || separator.chars().all(|c| c == '-')
+}
+
+/// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
+fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
+    if tag.is_empty() {
+        return Err(ReferenceError::EmptyTag);
+    }
+    let length = tag.chars().count();
+    if length > MAX_TAG_LENGTH {
+        return Err(ReferenceError::TagTooLong {
+            tag: tag.to_owned(),
+            length,
+            max: MAX_TAG_LENGTH,
+        });
+    }
+    for (position, character) in tag.chars().enumerate() {
+        let word = character.is_ascii_alphanumeric() || character == '_';
+        if !(word || (position > 0 && matches!(character, '.' | '-'))) {
+            return Err(ReferenceError::InvalidTag {
+                tag: tag.to_owned(),
+                character,
+                position,
+            });
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Why a string is not a valid image reference or digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReferenceError {
+    /// The input is empty.
+    Empty,
+    /// The input (`what` = `"image reference"` or `"digest"`, limit in bytes) or the normalised
+    /// name (`what` = `"image name"`, limit in characters) is too long.
+    TooLong {
+        what: &'static str,
+        length: usize,
+        max: usize,
+    },
+    /// The input starts or ends with whitespace.
+    SurroundingWhitespace,
+    /// A character that is not printable ASCII (control, space, non-ASCII); `position` counts
+    /// characters from 0.
+    InvalidCharacter { character: char, position: usize },
+    /// More than one `@`.
+    MultipleAtSigns,
+    /// Nothing before the `:tag` or `@digest`.
+    MissingName,
+    /// The registry domain is malformed.
+    InvalidDomain { domain: String, reason: String },
+    /// The registry port is empty or not decimal digits.
+    InvalidPort { domain: String, port: String },
+    /// The repository path has an empty component (`a//b`, `/a`, `a/`).
+    EmptyPathComponent { path: String },
+    /// A repository path component breaks the grammar.
+    InvalidPathComponent { component: String, reason: String },
+    /// The repository path contains upper-case letters.
+    RepositoryNotLowercase { repository: String },
+    /// Nothing after the tag's `:` (`nginx:`).
+    EmptyTag,
+    /// The tag is longer than `max` characters.
+    TagTooLong {
+        tag: String,
+        length: usize,
+        max: usize,
+    },
+    /// The tag has a character not allowed at `position` (counted from 0).
+    InvalidTag {
+        tag: String,
+        character: char,
+        position: usize,
+    },
+    /// Nothing after the `@`, or an empty digest string.
+    EmptyDigest,
+    /// No `algorithm:` before the hex part.
+    MissingDigestAlgorithm { digest: String },
+    /// Nothing after `algorithm:`.
+    MissingDigestEncoded { digest: String },
+    /// The algorithm name breaks the digest-algorithm grammar.
+    InvalidDigestAlgorithm { algorithm: String },
+    /// A well-formed algorithm other than sha256, sha384 and sha512.
+    UnsupportedDigestAlgorithm { algorithm: String },
+    /// The hex part has the wrong length for its algorithm.
+    InvalidDigestLength {
+        digest: String,
+        algorithm: DigestAlgorithm,
+        expected: usize,
+        found: usize,
+    },
+    /// The hex part has a character other than `0-9a-f` at `position` (counted from 0).
+    InvalidDigestCharacter {
+        digest: String,
+        algorithm: DigestAlgorithm,
+        character: char,
+        position: usize,
+    },
+}
+
+impl fmt::Display for ReferenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty image reference"),
+            Self::TooLong { what, length, max } => {
+                let unit = if *what == "image name" {
+                    "characters"
+                } else {
+                    "bytes"
+                };
+                write!(f, "{what} is too long: at most {max} {unit}, got {length}")
+            }
+            Self::SurroundingWhitespace => {
+                f.write_str("image reference has leading or trailing whitespace")
+            }
+            Self::InvalidCharacter {
+                character,
+                position,
+            } => write!(
+                f,
+                "invalid character {} at position {position}: an image reference is printable ASCII only",
+                CharName(*character)
+            ),
+            Self::MultipleAtSigns => f.write_str("more than one '@' in image reference"),
+            Self::MissingName => {
+                f.write_str("missing repository name before the tag or digest")
+            }
+            Self::InvalidDomain { domain, reason } => {
+                write!(f, "invalid registry domain {}: {reason}", Quoted(domain))
+            }
+            Self::InvalidPort { domain, port } => write!(
+                f,
+                "invalid port {} in registry domain {}: a port is one or more decimal digits",
+                Quoted(port),
+                Quoted(domain)
+            ),
+            Self::EmptyPathComponent { path } => {
+                write!(f, "empty path component in repository name {}", Quoted(path))
+            }
+            Self::InvalidPathComponent { component, reason } => {
+                write!(f, "invalid path component {}: {reason}", Quoted(component))
+            }
+            Self::RepositoryNotLowercase { repository } => {
+                write!(f, "repository name {} must be lower-case", Quoted(repository))
+            }
+            Self::EmptyTag => f.write_str("empty tag after ':'"),
+            Self::TagTooLong { tag, length, max } => write!(
+                f,
+                "invalid tag {}: a tag is at most {max} characters, got {length}",
+                Quoted(tag)
+            ),
+            Self::InvalidTag {
+                tag,
+                character,
+                position: 0,
+            } => write!(
+                f,
+                "invalid tag {}: a tag must start with a letter, digit or '_', not {}",
+                Quoted(tag),
+                CharName(*character)
+            ),
+            Self::InvalidTag {
+                tag,
+                character,
+                position,
+            } => write!(
+                f,
+                "invalid tag {}: character {} at position {position} is not allowed (only letters, digits, '_', '.' and '-')",
+                Quoted(tag),
+                CharName(*character)
+            ),
+            Self::EmptyDigest => f.write_str("empty digest: expected \"algorithm:hex\""),
+            Self::MissingDigestAlgorithm { digest } => write!(
+                f,
+                "invalid digest {}: missing the algorithm, expected \"algorithm:hex\"",
+                Quoted(digest)
+            ),
+            Self::MissingDigestEncoded { digest } => write!(
+                f,
+                "invalid digest {}: missing the hex part after ':'",
+                Quoted(digest)
+            ),
+            Self::InvalidDigestAlgorithm { algorithm } => write!(
+                f,
+                "invalid digest algorithm {}: expected letters and digits starting with a letter, optionally joined by '+', '.', '_' or '-'",
+                Quoted(algorithm)
+            ),
+            Self::UnsupportedDigestAlgorithm { algorithm } => write!(
+                f,
+                "unsupported digest algorithm {}: expected sha256, sha384 or sha512",
+                Quoted(algorithm)
+            ),
+            Self::InvalidDigestLength {
+                digest,
+                algorithm,
+                expected,
+                found,
+            } => write!(
+                f,
+                "invalid digest {}: {algorithm} needs {expected} lower-case hex characters, got {found}",
+                Quoted(digest)
+            ),
+            Self::InvalidDigestCharacter {
+                digest,
+                algorithm,
+                character,
+                position,
+            } => write!(
+                f,
+                "invalid digest {}: {algorithm} needs {} lower-case hex characters, found {} at position {position}",
+                Quoted(digest),
+                algorithm.hex_len(),
+                CharName(*character)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReferenceError {}
+
+/// Input echoed in a message: quoted, escaped, and cut short so hostile input stays readable.
+struct Quoted<'a>(&'a str);
+
+impl Quoted<'_> {
+    const MAX_SHOWN: usize = 80;
+}
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"")?;
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(Self::MAX_SHOWN) {
+            write!(f, "{}", c.escape_debug())?;
+        }
+        if chars.next().is_some() {
+            f.write_str("...")?;
+        }
+        f.write_str("\"")
+    }
+}
+
+/// A character in a message: `'x'`, or its code point when it would not show.
+struct CharName(char);
+
+impl fmt::Display for CharName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        if c.is_ascii_graphic() {
+            write!(f, "'{c}'")
+        } else if c.is_control() || c.is_whitespace() {
+            write!(f, "U+{:04X}", u32::from(c))
+        } else {
+            write!(f, "'{}' (U+{:04X})", c.escape_debug(), u32::from(c))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::expect_used
+)]
+mod tests {
+    use super::*;
+
+    const H64: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn hex(n: usize) -> String {
+        "0123456789abcdef".chars().cycle().take(n).collect()
+    }
+
+    /// A valid reference and what it must parse to.
+    struct Valid {
+        input: String,
+        domain: &'static str,
+        path: String,
+        tag: Option<String>,
+        digest: Option<String>,
+        why: &'static str,
+    }
+
+    #[rustfmt::skip]
+    fn valid_cases() -> Vec<Valid> {
+        let sha256 = format!("sha256:{H64}");
+        let sha384 = format!("sha384:{}", hex(96));
+        let sha512 = format!("sha512:{}", hex(128));
+        let tag128 = "t".repeat(128);
+        let s = |x: &str| x.to_owned();
+        let o = |x: &str| Some(x.to_owned());
+        let v = |input: String, domain, path: String, tag, digest, why| Valid { input, domain, path, tag, digest, why };
+        vec![
+            v(s("nginx"), "docker.io", s("library/nginx"), None, None, "bare Docker Hub name gets docker.io and library/"),
+            v(s("nginx:1.25"), "docker.io", s("library/nginx"), o("1.25"), None, "tag after the last ':'"),
+            v(s("nginx:latest"), "docker.io", s("library/nginx"), o("latest"), None, "explicit latest is kept"),
+            v(s("library/nginx"), "docker.io", s("library/nginx"), None, None, "library/ not doubled"),
+            v(s("docker.io/nginx"), "docker.io", s("library/nginx"), None, None, "docker.io single component gets library/"),
+            v(s("docker.io/library/nginx"), "docker.io", s("library/nginx"), None, None, "already normalised"),
+            v(s("index.docker.io/nginx"), "docker.io", s("library/nginx"), None, None, "index.docker.io is docker.io"),
+            v(s("index.docker.io/org/app:1"), "docker.io", s("org/app"), o("1"), None, "index.docker.io multi-component"),
+            v(s("bitnami/redis"), "docker.io", s("bitnami/redis"), None, None, "first part without . or : is a path"),
+            v(s("ghcr.io/org/team/app:v1.2.3"), "ghcr.io", s("org/team/app"), o("v1.2.3"), None, "nested path and semver tag"),
+            v(s("registry:5000/app"), "registry:5000", s("app"), None, None, "':' before the last '/' is a port, not a tag"),
+            v(s("registry:5000/app:1.0"), "registry:5000", s("app"), o("1.0"), None, "port and tag"),
+            v(s("localhost/app"), "localhost", s("app"), None, None, "localhost is a domain"),
+            v(s("localhost:5000/app:dev"), "localhost:5000", s("app"), o("dev"), None, "localhost with port"),
+            v(s("localhost:5000"), "docker.io", s("library/localhost"), o("5000"), None, "no '/': Docker reads repo localhost, tag 5000"),
+            v(s("[::1]:5000/app:1"), "[::1]:5000", s("app"), o("1"), None, "IPv6 loopback with port"),
+            v(s("[2001:db8::1]/app"), "[2001:db8::1]", s("app"), None, None, "IPv6 without port"),
+            v(s("[2001:db8::1]/app:v2"), "[2001:db8::1]", s("app"), o("v2"), None, "IPv6 colons are not tags"),
+            v(s("192.168.1.1:5000/a/b"), "192.168.1.1:5000", s("a/b"), None, None, "IPv4 host with port"),
+            v(s("MyRegistry/app"), "MyRegistry", s("app"), None, None, "upper-case first part is a domain, kept as written"),
+            v(s("Registry.Example.COM/app"), "Registry.Example.COM", s("app"), None, None, "domain case kept"),
+            v(s("my-registry.example.com/a"), "my-registry.example.com", s("a"), None, None, "dash inside a domain component"),
+            v(s("a__b"), "docker.io", s("library/a__b"), None, None, "double underscore separator"),
+            v(s("a--b"), "docker.io", s("library/a--b"), None, None, "dash run separator"),
+            v(s("a---b"), "docker.io", s("library/a---b"), None, None, "any number of dashes"),
+            v(s("a.b_c"), "docker.io", s("library/a.b_c"), None, None, "dot and underscore separators"),
+            v(s("ghcr.io"), "docker.io", s("library/ghcr.io"), None, None, "no '/': even a dotted name is a repository"),
+            v(s("0/1/2"), "docker.io", s("0/1/2"), None, None, "digit-only components"),
+            v(format!("nginx@{sha256}"), "docker.io", s("library/nginx"), None, Some(sha256.clone()), "digest only"),
+            v(format!("nginx:1.25@{sha256}"), "docker.io", s("library/nginx"), o("1.25"), Some(sha256.clone()), "tag and digest"),
+            v(format!("registry:5000/app@{sha256}"), "registry:5000", s("app"), None, Some(sha256.clone()), "port and digest, no tag"),
+            v(format!("ghcr.io/a/b@{sha384}"), "ghcr.io", s("a/b"), None, Some(sha384), "sha384"),
+            v(format!("ghcr.io/a/b:x@{sha512}"), "ghcr.io", s("a/b"), o("x"), Some(sha512), "sha512"),
+            v(format!("nginx:{tag128}"), "docker.io", s("library/nginx"), Some(tag128.clone()), None, "128-character tag is the limit"),
+            v(s("nginx:_tag"), "docker.io", s("library/nginx"), o("_tag"), None, "tags may start with '_'"),
+            v(s("nginx:A.b-C_1"), "docker.io", s("library/nginx"), o("A.b-C_1"), None, "tags may be mixed case with . and -"),
+            v(format!("ghcr.io/{}", "a".repeat(255 - 8)), "ghcr.io", "a".repeat(247), None, None, "name of exactly 255 characters"),
+        ]
+    }
+
+    #[test]
+    fn valid_references_parse_and_normalise() {
+        for Valid {
+            input,
+            domain,
+            path,
+            tag,
+            digest,
+            why,
+        } in valid_cases()
+        {
+            let r = ImageRef::parse(&input)
+                .unwrap_or_else(|e| panic!("{why}: {input:?} rejected: {e}"));
+            assert_eq!(r.original(), input, "{why}: original");
+            assert_eq!(r.domain(), domain, "{why}: domain of {input:?}");
+            assert_eq!(r.path(), path, "{why}: path of {input:?}");
+            assert_eq!(r.tag(), tag.as_deref(), "{why}: tag of {input:?}");
+            assert_eq!(
+                r.digest().map(ToString::to_string),
+                digest,
+                "{why}: digest of {input:?}"
+            );
+            assert_eq!(r.name(), format!("{domain}/{path}"), "{why}: name");
+            assert_eq!(
+                r.without_tag_or_digest(),
+                r.name(),
+                "{why}: without_tag_or_digest"
+            );
+            assert_eq!(input.parse::<ImageRef>().unwrap(), r, "{why}: FromStr");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for Valid { input, why, .. } in valid_cases() {
+            let r = ImageRef::parse(&input).unwrap();
+            let shown = r.to_string();
+            let again = ImageRef::parse(&shown)
+                .unwrap_or_else(|e| panic!("{why}: {shown:?} rejected: {e}"));
+            assert_eq!(again.to_string(), shown, "{why}: display is a fixed point");
+            assert_eq!(
+                (again.domain(), again.path(), again.tag(), again.digest()),
+                (r.domain(), r.path(), r.tag(), r.digest()),
+                "{why}: parse(to_string()) == parse(original) for {input:?}"
+            );
+            assert_eq!(again.original(), shown);
+        }
+    }
+
+    #[test]
+    fn display_is_the_full_normalised_form() {
+        let pinned = format!("nginx:1.25@sha256:{H64}");
+        let pinned_full = format!("docker.io/library/nginx:1.25@sha256:{H64}");
+        let cases = [
+            ("nginx", "docker.io/library/nginx", "no tag added"),
+            ("nginx:1.25", "docker.io/library/nginx:1.25", "tag kept"),
+            (pinned.as_str(), pinned_full.as_str(), "tag and digest kept"),
+            (
+                "index.docker.io/nginx",
+                "docker.io/library/nginx",
+                "legacy domain replaced",
+            ),
+            ("[::1]:5000/app:1", "[::1]:5000/app:1", "IPv6 kept"),
+        ];
+        for (input, want, why) in cases {
+            assert_eq!(ImageRef::parse(input).unwrap().to_string(), want, "{why}");
+        }
+    }
+
+    type Check = fn(&ReferenceError) -> bool;
+
+    #[rustfmt::skip]
+    fn invalid_cases() -> Vec<(String, Check, &'static str)> {
+        use ReferenceError as E;
+        let s = |x: &str| x.to_owned();
+        vec![
+            (s(""), |e| matches!(e, E::Empty), "empty input"),
+            (s(" nginx"), |e| matches!(e, E::SurroundingWhitespace), "leading space"),
+            (s("nginx\n"), |e| matches!(e, E::SurroundingWhitespace), "trailing newline"),
+            (s("   "), |e| matches!(e, E::SurroundingWhitespace), "whitespace only"),
+            (s("ngi nx"), |e| matches!(e, E::InvalidCharacter { character: ' ', position: 3 }), "inner space"),
+            (s("ngin\u{0}x"), |e| matches!(e, E::InvalidCharacter { character: '\0', position: 4 }), "NUL byte"),
+            (s("nginx\u{1b}[0m:1"), |e| matches!(e, E::InvalidCharacter { character: '\u{1b}', .. }), "control character"),
+            (s("nginxé"), |e| matches!(e, E::InvalidCharacter { character: 'é', position: 5 }), "non-ASCII"),
+            (s("nginx:1\u{200b}"), |e| matches!(e, E::InvalidCharacter { .. }), "zero-width space"),
+            (s("Nginx"), |e| matches!(e, E::RepositoryNotLowercase { repository } if repository == "Nginx"), "upper-case repository"),
+            (s("docker.io/Library/nginx"), |e| matches!(e, E::RepositoryNotLowercase { .. }), "upper-case in path after a domain"),
+            (s("nginx:"), |e| matches!(e, E::EmptyTag), "empty tag"),
+            (s("nginx:@sha256:x"), |e| matches!(e, E::EmptyTag), "empty tag before a digest"),
+            (s("nginx@"), |e| matches!(e, E::EmptyDigest), "empty digest"),
+            (s("nginx@sha256:"), |e| matches!(e, E::MissingDigestEncoded { .. }), "digest without hex"),
+            (format!("nginx@:{H64}"), |e| matches!(e, E::MissingDigestAlgorithm { .. }), "digest without algorithm"),
+            (format!("nginx@{H64}"), |e| matches!(e, E::MissingDigestAlgorithm { .. }), "digest without ':'"),
+            (s("nginx@sha256:abc"), |e| matches!(e, E::InvalidDigestLength { expected: 64, found: 3, .. }), "short sha256"),
+            (format!("nginx@sha256:{H64}0"), |e| matches!(e, E::InvalidDigestLength { expected: 64, found: 65, .. }), "long sha256"),
+            (format!("nginx@sha256:{}", H64.to_uppercase()), |e| matches!(e, E::InvalidDigestCharacter { character: 'A', position: 10, .. }), "upper-case sha256 hex"),
+            (format!("nginx@sha256:{}g", &H64[1..]), |e| matches!(e, E::InvalidDigestCharacter { character: 'g', position: 63, .. }), "non-hex in sha256"),
+            (format!("nginx@sha512:{H64}"), |e| matches!(e, E::InvalidDigestLength { algorithm: DigestAlgorithm::Sha512, expected: 128, found: 64, .. }), "sha512 with 64 characters"),
+            (format!("nginx@md5:{}", hex(32)), |e| matches!(e, E::UnsupportedDigestAlgorithm { algorithm } if algorithm == "md5"), "unsupported algorithm"),
+            (format!("nginx@SHA256:{H64}"), |e| matches!(e, E::UnsupportedDigestAlgorithm { .. }), "algorithm names are exact"),
+            (format!("nginx@sha256+b64:{H64}"), |e| matches!(e, E::UnsupportedDigestAlgorithm { .. }), "grammatical but unknown algorithm"),
+            (format!("nginx@1sha:{H64}"), |e| matches!(e, E::InvalidDigestAlgorithm { .. }), "algorithm must start with a letter"),
+            (format!("nginx@sha256..x:{H64}"), |e| matches!(e, E::InvalidDigestAlgorithm { .. }), "two algorithm separators in a row"),
+            (format!("nginx:{}", "t".repeat(129)), |e| matches!(e, E::TagTooLong { length: 129, max: 128, .. }), "129-character tag"),
+            (s("nginx:.tag"), |e| matches!(e, E::InvalidTag { character: '.', position: 0, .. }), "tag starting with '.'"),
+            (s("nginx:-tag"), |e| matches!(e, E::InvalidTag { character: '-', position: 0, .. }), "tag starting with '-'"),
+            (s("nginx:a+b"), |e| matches!(e, E::InvalidTag { character: '+', position: 1, .. }), "'+' in a tag"),
+            (s("a//b"), |e| matches!(e, E::EmptyPathComponent { .. }), "empty path component"),
+            (s("/a"), |e| matches!(e, E::EmptyPathComponent { .. }), "leading '/'"),
+            (s("a/"), |e| matches!(e, E::EmptyPathComponent { .. }), "trailing '/'"),
+            (s("ghcr.io/"), |e| matches!(e, E::EmptyPathComponent { .. }), "domain without path"),
+            (s("-a"), |e| matches!(e, E::InvalidPathComponent { component, .. } if component == "-a"), "leading separator"),
+            (s("a-"), |e| matches!(e, E::InvalidPathComponent { .. }), "trailing separator"),
+            (s("a..b"), |e| matches!(e, E::InvalidPathComponent { .. }), "two dots"),
+            (s("a___b"), |e| matches!(e, E::InvalidPathComponent { .. }), "three underscores"),
+            (s("a._b"), |e| matches!(e, E::InvalidPathComponent { .. }), "mixed separators"),
+            (s("a/b!"), |e| matches!(e, E::InvalidPathComponent { component, .. } if component == "b!"), "punctuation in path"),
+            (s(":tag"), |e| matches!(e, E::MissingName), "tag without name"),
+            (format!("@sha256:{H64}"), |e| matches!(e, E::MissingName), "digest without name"),
+            (format!("nginx@sha256:{H64}@sha256:{H64}"), |e| matches!(e, E::MultipleAtSigns), "two '@'"),
+            (s("[::1"), |e| matches!(e, E::InvalidDomain { .. }), "unclosed '[' without path"),
+            (s("[::1/app"), |e| matches!(e, E::InvalidDomain { reason, .. } if reason.contains("unclosed")), "unclosed '['"),
+            (s("[::1]:5000"), |e| matches!(e, E::InvalidDomain { .. }), "IPv6 domain without a path"),
+            (s("[fe80::1%eth0]:5000/a"), |e| matches!(e, E::InvalidDomain { reason, .. } if reason.contains("zone")), "IPv6 zone"),
+            (s("[not-ipv6]/a"), |e| matches!(e, E::InvalidDomain { .. }), "bracketed non-address"),
+            (s("[1.2.3.4]/a"), |e| matches!(e, E::InvalidDomain { .. }), "IPv4 in brackets"),
+            (s("[::1]x/a"), |e| matches!(e, E::InvalidDomain { .. }), "junk after ']'"),
+            (s("registry:abc/app"), |e| matches!(e, E::InvalidPort { port, .. } if port == "abc"), "port position must be numeric"),
+            (s("registry:/app"), |e| matches!(e, E::InvalidPort { port, .. } if port.is_empty()), "empty port"),
+            (s("registry:5000:6000/app"), |e| matches!(e, E::InvalidPort { .. }), "two ports"),
+            (s("[::1]:/app"), |e| matches!(e, E::InvalidPort { .. }), "empty IPv6 port"),
+            (s("-registry.io/app"), |e| matches!(e, E::InvalidDomain { .. }), "domain component starts with '-'"),
+            (s("registry-.io/app"), |e| matches!(e, E::InvalidDomain { .. }), "domain component ends with '-'"),
+            (s("registry..io/app"), |e| matches!(e, E::InvalidDomain { .. }), "empty domain component"),
+            (s(".io/app"), |e| matches!(e, E::InvalidDomain { .. }), "leading dot in domain"),
+            (s(":5000/app"), |e| matches!(e, E::InvalidDomain { .. }), "port without host"),
+            (s("my_registry.io/app"), |e| matches!(e, E::InvalidDomain { .. }), "underscore in host"),
+            (s("My_Registry/app"), |e| matches!(e, E::InvalidDomain { .. }), "upper-case first part must be a valid domain"),
+            (format!("ghcr.io/{}", "a".repeat(248)), |e| matches!(e, E::TooLong { what: "image name", length: 256, max: 255 }), "name over 255"),
+            ("a".repeat(250), |e| matches!(e, E::TooLong { what: "image name", .. }), "over 255 only after normalisation"),
+            ("a".repeat(4097), |e| matches!(e, E::TooLong { what: "image reference", length: 4097, max: 4096 }), "input over 4096"),
+        ]
+    }
+
+    #[test]
+    fn invalid_references_are_rejected_precisely() {
+        for (input, check, why) in invalid_cases() {
+            match ImageRef::parse(&input) {
+                Ok(r) => panic!("{why}: {input:?} accepted as {r}"),
+                Err(e) => assert!(check(&e), "{why}: {input:?} gave {e:?} ({e})"),
+            }
+        }
+    }
+
+    #[test]
+    fn normalisation_and_latest() {
+        let r = ImageRef::parse("nginx").unwrap();
+        assert_eq!(r.name(), "docker.io/library/nginx", "bare name normalised");
+        assert_eq!(r.tag(), None, "no tag is not latest");
+        assert!(r.is_latest(), "untagged, undigested resolves latest");
+
+        assert!(
+            ImageRef::parse("docker.io/nginx:latest")
+                .unwrap()
+                .is_latest(),
+            "explicit latest"
+        );
+        assert!(
+            !ImageRef::parse("nginx:1.25").unwrap().is_latest(),
+            "other tag"
+        );
+        assert!(
+            !ImageRef::parse("nginx:Latest").unwrap().is_latest(),
+            "tags are case-sensitive"
+        );
+        let digest_only = ImageRef::parse(&format!("nginx@sha256:{H64}")).unwrap();
+        assert!(!digest_only.is_latest(), "digest pins the image");
+        let both = ImageRef::parse(&format!("nginx:latest@sha256:{H64}")).unwrap();
+        assert!(both.is_latest(), "tag latest counts even with a digest");
+
+        let r = ImageRef::parse("registry:5000/app").unwrap();
+        assert_eq!(r.domain(), "registry:5000", "port kept in the domain");
+        assert_eq!(r.tag(), None, "port is not a tag");
+        assert!(r.is_latest(), "untagged registry image");
+    }
+
+    #[test]
+    fn with_digest_pins_and_keeps_tag() {
+        let d = Digest::parse(&format!("sha256:{H64}")).unwrap();
+        let r = ImageRef::parse("nginx:1.25")
+            .unwrap()
+            .with_digest(d.clone());
+        assert_eq!(r.tag(), Some("1.25"));
+        assert_eq!(r.digest(), Some(&d));
+        assert_eq!(
+            r.original(),
+            format!("docker.io/library/nginx:1.25@sha256:{H64}")
+        );
+        assert_eq!(
+            ImageRef::parse(r.original()).unwrap(),
+            r,
+            "pinned form parses back to itself"
+        );
+        assert!(!ImageRef::parse("nginx")
+            .unwrap()
+            .with_digest(d.clone())
+            .is_latest());
+
+        let other = Digest::parse(&format!("sha512:{}", hex(128))).unwrap();
+        assert_eq!(
+            r.with_digest(other.clone()).digest(),
+            Some(&other),
+            "digest replaced"
+        );
+    }
+
+    #[test]
+    fn digest_api() {
+        let d: Digest = format!("sha384:{}", hex(96)).parse().unwrap();
+        assert_eq!(d.algorithm(), DigestAlgorithm::Sha384);
+        assert_eq!(d.encoded(), hex(96));
+        assert_eq!(d.to_string(), format!("sha384:{}", hex(96)));
+        for a in [
+            DigestAlgorithm::Sha256,
+            DigestAlgorithm::Sha384,
+            DigestAlgorithm::Sha512,
+        ] {
+            assert_eq!(DigestAlgorithm::from_name(a.as_str()), Some(a));
+            assert_eq!(
+                Digest::parse(&format!("{a}:{}", hex(a.hex_len())))
+                    .unwrap()
+                    .algorithm(),
+                a
+            );
+        }
+        assert_eq!(DigestAlgorithm::from_name("md5"), None);
+        assert_eq!(Digest::parse(""), Err(ReferenceError::EmptyDigest));
+        assert!(matches!(
+            Digest::parse(&"a".repeat(5000)),
+            Err(ReferenceError::TooLong { what: "digest", .. })
+        ));
+    }
+
+    #[test]
+    fn error_messages() {
+        let msg = |s: &str| ImageRef::parse(s).unwrap_err().to_string();
+        assert_eq!(
+            msg("nginx@sha256:abc"),
+            "invalid digest \"sha256:abc\": sha256 needs 64 lower-case hex characters, got 3"
+        );
+        assert_eq!(msg("MyApp"), "repository name \"MyApp\" must be lower-case");
+        assert_eq!(
+            msg(&format!("nginx:x{}", "y".repeat(129))),
+            format!(
+                "invalid tag \"x{}...\": a tag is at most 128 characters, got 130",
+                "y".repeat(79)
+            )
+        );
+        assert_eq!(
+            msg(&format!("nginx@md5:{}", hex(32))),
+            "unsupported digest algorithm \"md5\": expected sha256, sha384 or sha512"
+        );
+        assert_eq!(
+            msg("registry:abc/app"),
+            "invalid port \"abc\" in registry domain \"registry:abc\": a port is one or more decimal digits"
+        );
+        assert_eq!(
+            msg("a\u{0}"),
+            "invalid character U+0000 at position 1: an image reference is printable ASCII only"
+        );
+        assert_eq!(msg("nginx:"), "empty tag after ':'");
+        assert_eq!(
+            msg(&"a".repeat(5000)),
+            "image reference is too long: at most 4096 bytes, got 5000"
+        );
+        // Every message starts lower-case and has no trailing period.
+        for (input, _, why) in invalid_cases() {
+            let m = ImageRef::parse(&input).unwrap_err().to_string();
+            assert!(
+                m.starts_with(|c: char| c.is_ascii_lowercase()),
+                "{why}: {m}"
+            );
+            assert!(!m.ends_with('.'), "{why}: {m}");
+            assert!(m.len() < 400, "{why}: message stays short: {m}");
+        }
+    }
+
+    /// Property: no input panics, and every accepted input round-trips through `Display`.
+    #[test]
+    fn pseudo_random_inputs_never_panic_and_round_trip() {
+        const ALPHABET: &[char] = &[
+            'a', 'b', 'z', '0', '9', 'A', 'Z', '.', '_', '-', '/', ':', '@', '[', ']', '%', '+',
+            ' ', '\0', 'é', 'f', 'e', '1',
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = 0;
+        let mut seeds: Vec<String> = valid_cases().into_iter().map(|c| c.input).collect();
+        seeds.push(format!("a@sha256:{H64}"));
+        for _ in 0..20_000 {
+            let mut s: String = seeds[(next() % seeds.len() as u64) as usize].clone();
+            for _ in 0..(next() % 4) {
+                let c = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
+                let chars: Vec<char> = s.chars().collect();
+                let at = if chars.is_empty() {
+                    0
+                } else {
+                    (next() % chars.len() as u64) as usize
+                };
+                let mut v = chars;
+                match next() % 3 {
+                    0 => v.insert(at, c),
+                    1 if !v.is_empty() => {
+                        v.remove(at);
+                    }
+                    _ if !v.is_empty() => v[at] = c,
+                    _ => v.push(c),
+                }
+                s = v.into_iter().collect();
+            }
+            if let Ok(r) = ImageRef::parse(&s) {
+                accepted += 1;
+                let again =
+                    ImageRef::parse(&r.to_string()).unwrap_or_else(|e| panic!("{s:?} -> {r}: {e}"));
+                assert_eq!(again.to_string(), r.to_string(), "{s:?}");
+            }
+            let _ = Digest::parse(&s);
+        }
+        assert!(
+            accepted > 1000,
+            "the mutations keep enough valid inputs ({accepted})"
+        );
+    }
+}

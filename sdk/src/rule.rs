@@ -1,0 +1,94 @@
+//! The rule interface: what a policy crate implements.
+
+use std::fmt;
+
+use crate::host::Host;
+use crate::image::{Digest, ImageRef};
+use crate::settings::PolicySettings;
+use crate::workload::Container;
+
+/// One image to judge: the container it belongs to and its parsed reference. Images that do not
+/// parse never reach a rule (they are violations already), nor do exempt images.
+#[derive(Debug)]
+pub struct Image<'a> {
+    /// The container.
+    pub container: &'a Container,
+    /// Its image, parsed.
+    pub reference: ImageRef,
+}
+
+/// A rule's judgement of one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Nothing to object to.
+    Allow,
+    /// A violation; the text says what is wrong with the image (the container is named for it).
+    Deny(String),
+    /// Allowed once the image is pinned to this digest (a mutation).
+    Pin(Digest),
+}
+
+/// A policy's rule: typed settings and a judgement per image.
+pub trait Rule {
+    /// The policy's own settings (the common ones are handled by the SDK).
+    type Settings: PolicySettings;
+
+    /// Judges one image. `host` answers host capability calls.
+    fn check(settings: &Self::Settings, image: &Image<'_>, host: &mut dyn Host) -> Check;
+}
+
+/// One reason to deny, tied to a container where there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `container "app" (spec.containers[0])`, or `None` for the request as a whole.
+    pub container: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Violation {
+    /// A violation of the request as a whole.
+    pub fn request(message: impl Into<String>) -> Self {
+        Violation {
+            container: None,
+            message: message.into(),
+        }
+    }
+
+    /// A violation by one container.
+    pub fn container(container: &Container, message: impl Into<String>) -> Self {
+        Violation {
+            container: Some(container.describe()),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.container {
+            Some(c) => write!(f, "{c}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// An image to rewrite: the JSON pointer of the container's `image` field and the new value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePatch {
+    /// RFC 6901 pointer into the object.
+    pub pointer: String,
+    /// The pinned image.
+    pub image: String,
+}
+
+/// The decision on a whole request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Allowed as it is.
+    Allow,
+    /// Denied, one violation per offending container.
+    Deny(Vec<Violation>),
+    /// Allowed once these images are rewritten.
+    Mutate(Vec<ImagePatch>),
+}

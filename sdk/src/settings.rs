@@ -1,0 +1,365 @@
+//! Settings: the part every policy shares, and the error that names the field at fault.
+//!
+//! A policy's settings object holds the common keys (`exemptNamespaces`, `exemptImages`) beside the
+//! policy's own keys. Unknown keys are errors, so a misspelt setting never silently weakens a policy.
+
+use std::fmt;
+
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+use wildmatch::WildMatch;
+
+use crate::image::{DigestAlgorithm, ImageRef};
+
+/// A settings error: the field at fault (`exemptImages[2]`, `pinTags`, or empty for the whole
+/// object) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// The field at fault, as a path (`bannedTags[1]`).
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SettingsError {
+    /// An error about `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SettingsError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "invalid settings: {}", self.message)
+        } else {
+            write!(f, "invalid settings: {}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// A policy's own settings: typed (with `#[serde(deny_unknown_fields)]`) and checked beyond their
+/// types by [`PolicySettings::validate`].
+pub trait PolicySettings: DeserializeOwned + Default {
+    /// Checks what types cannot express (patterns, ranges, names).
+    fn validate(&self) -> Result<(), SettingsError>;
+}
+
+/// An image pattern such as `ghcr.io/myorg/*`, matched against the normalised reference
+/// (`docker.io/library/nginx:1.25`) and against its name alone (`docker.io/library/nginx`). `*`
+/// matches any run of characters (`/` included), `?` one character. Checked when deserialised.
+#[derive(Debug, Clone)]
+pub struct ImagePattern(WildMatch);
+
+impl ImagePattern {
+    /// Checks and compiles a pattern.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        check_pattern(pattern)?;
+        Ok(ImagePattern(WildMatch::new(pattern)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ImagePattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ImagePattern::new(&text).map_err(D::Error::custom)
+    }
+}
+
+/// A list of [`ImagePattern`]s; matches when any of them does.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct ImagePatterns(Vec<ImagePattern>);
+
+impl ImagePatterns {
+    /// Whether any pattern matches the image.
+    pub fn matches(&self, image: &ImageRef) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let full = image.to_string();
+        let name = image.name();
+        self.0
+            .iter()
+            .any(|ImagePattern(p)| p.matches(&full) || p.matches(&name))
+    }
+
+    /// Whether there are no patterns.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A namespace name (a DNS-1123 label), checked when deserialised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceName(String);
+
+impl<'de> Deserialize<'de> for NamespaceName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        check_namespace(&text).map_err(D::Error::custom)?;
+        Ok(NamespaceName(text))
+    }
+}
+
+impl<'de> Deserialize<'de> for DigestAlgorithm {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DigestAlgorithm::from_name(&text).ok_or_else(|| {
+            D::Error::custom(format!(
+                "unsupported digest algorithm {text:?}, expected sha256, sha384 or sha512"
+            ))
+        })
+    }
+}
+
+const MAX_PATTERN_LEN: usize = 512;
+
+fn check_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("pattern must not be empty".into());
+    }
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(format!(
+            "pattern is {} characters long, at most {MAX_PATTERN_LEN} allowed",
+            pattern.len()
+        ));
+    }
+    if pattern.chars().all(|c| c == '*' || c == '?') {
+        return Err(format!(
+            "pattern {pattern:?} matches every image; remove the policy instead"
+        ));
+    }
+    if let Some(c) = pattern
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "*?._-/:@[]".contains(*c)))
+    {
+        return Err(format!(
+            "pattern {pattern:?} has the character {c:?}, which no image reference contains"
+        ));
+    }
+    if pattern.chars().any(|c| c.is_ascii_uppercase()) && !pattern.contains('/') {
+        return Err(format!(
+            "pattern {pattern:?} has upper-case letters; repository names are lower-case"
+        ));
+    }
+    Ok(())
+}
+
+/// Settings every policy has.
+#[derive(Debug, Clone, Default)]
+pub struct CommonSettings {
+    /// Namespaces whose requests are allowed without checks.
+    pub exempt_namespaces: Vec<NamespaceName>,
+    /// Images that are allowed without checks.
+    pub exempt_images: ImagePatterns,
+}
+
+impl CommonSettings {
+    /// Whether `namespace` is exempt.
+    pub fn namespace_is_exempt(&self, namespace: &str) -> bool {
+        self.exempt_namespaces.iter().any(|n| n.0 == namespace)
+    }
+}
+
+/// The common settings and the policy's own, parsed and checked.
+#[derive(Debug, Clone, Default)]
+pub struct Settings<S> {
+    /// Shared by every policy.
+    pub common: CommonSettings,
+    /// The policy's own.
+    pub policy: S,
+}
+
+const EXEMPT_NAMESPACES: &str = "exemptNamespaces";
+const EXEMPT_IMAGES: &str = "exemptImages";
+
+impl<S: PolicySettings> Settings<S> {
+    /// Parses and checks a settings value (`null` means all defaults).
+    pub fn from_value(value: Value) -> Result<Self, SettingsError> {
+        let mut map = match value {
+            Value::Null => Map::new(),
+            Value::Object(map) => map,
+            other => {
+                return Err(SettingsError::new(
+                    "",
+                    format!("settings must be an object, got {}", type_name(&other)),
+                ))
+            }
+        };
+        let exempt_namespaces = take_field(&mut map, EXEMPT_NAMESPACES)?;
+        let exempt_images = take_field(&mut map, EXEMPT_IMAGES)?;
+        let policy: S = deserialize_located("", Value::Object(map))?;
+        policy.validate()?;
+        Ok(Settings {
+            common: CommonSettings {
+                exempt_namespaces,
+                exempt_images,
+            },
+            policy,
+        })
+    }
+
+    /// Parses and checks settings JSON.
+    pub fn from_slice(json: &[u8]) -> Result<Self, SettingsError> {
+        let value: Value = serde_json::from_slice(json)
+            .map_err(|e| SettingsError::new("", format!("settings are not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+}
+
+/// Removes `key` from `map` and deserialises it (missing or `null` gives the default).
+fn take_field<T: DeserializeOwned + Default>(
+    map: &mut Map<String, Value>,
+    key: &str,
+) -> Result<T, SettingsError> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(T::default()),
+        Some(v) => deserialize_located(key, v),
+    }
+}
+
+/// Deserialises `value`, found at `field`; an error names the exact field (`pinTags[2]`).
+fn deserialize_located<T: DeserializeOwned>(field: &str, value: Value) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (field.is_empty(), inner.as_str()) {
+            (_, ".") => field.to_string(),
+            (true, _) => inner,
+            (false, _) if inner.starts_with('[') => format!("{field}{inner}"),
+            (false, _) => format!("{field}.{inner}"),
+        };
+        SettingsError::new(path, e.into_inner().to_string())
+    })
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A namespace name is a DNS-1123 label.
+fn check_namespace(ns: &str) -> Result<(), String> {
+    let valid = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{ns:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    struct Demo {
+        #[serde(default)]
+        limit: u8,
+    }
+
+    impl PolicySettings for Demo {
+        fn validate(&self) -> Result<(), SettingsError> {
+            if self.limit > 10 {
+                return Err(SettingsError::new("limit", "must be at most 10"));
+            }
+            Ok(())
+        }
+    }
+
+    fn err(v: Value) -> String {
+        Settings::<Demo>::from_value(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::<Demo>::from_value(Value::Null).unwrap();
+        assert!(s.common.exempt_namespaces.is_empty());
+        assert!(s.common.exempt_images.is_empty());
+        let s = Settings::<Demo>::from_value(json!({})).unwrap();
+        assert_eq!(s.policy.limit, 0);
+    }
+
+    #[test]
+    fn common_and_policy_fields() {
+        let s = Settings::<Demo>::from_value(json!({
+            "exemptNamespaces": ["kube-system"],
+            "exemptImages": ["ghcr.io/myorg/*"],
+            "limit": 3
+        }))
+        .unwrap();
+        assert!(s.common.namespace_is_exempt("kube-system"));
+        assert!(!s.common.namespace_is_exempt("default"));
+        assert_eq!(s.policy.limit, 3);
+        let img = ImageRef::parse("ghcr.io/myorg/app:1").unwrap();
+        assert!(s.common.exempt_images.matches(&img));
+        let other = ImageRef::parse("ghcr.io/other/app:1").unwrap();
+        assert!(!s.common.exempt_images.matches(&other));
+    }
+
+    #[test]
+    fn patterns_match_normalised_names() {
+        let p: ImagePatterns = serde_json::from_value(json!(["docker.io/library/nginx"])).unwrap();
+        assert!(p.matches(&ImageRef::parse("nginx:1.25").unwrap()));
+        assert!(p.matches(&ImageRef::parse("nginx").unwrap()));
+        assert!(!p.matches(&ImageRef::parse("nginx2").unwrap()));
+        let p: ImagePatterns = serde_json::from_value(json!(["registry:5000/team/*"])).unwrap();
+        let pinned = format!("registry:5000/team/app@sha256:{}", "a".repeat(64));
+        assert!(p.matches(&ImageRef::parse(&pinned).unwrap()));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            err(json!({"exemptNamespaces": ["ok", "Bad_NS"]})),
+            "invalid settings: exemptNamespaces[1]: \"Bad_NS\" is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        );
+        assert!(err(json!({"exemptNamespaces": "kube-system"}))
+            .starts_with("invalid settings: exemptNamespaces: invalid type"));
+        assert_eq!(
+            err(json!({"exemptImages": [""]})),
+            "invalid settings: exemptImages[0]: pattern must not be empty"
+        );
+        assert!(err(json!({"exemptImages": ["*"]})).contains("matches every image"));
+        assert!(err(json!({"exemptImages": ["a b"]})).contains("exemptImages[0]"));
+        assert!(err(json!({"exemptImages": ["x".repeat(600)]})).contains("at most 512"));
+        assert!(err(json!({"limt": 3})).contains("unknown field `limt`"));
+        assert_eq!(
+            err(json!({"limit": 11})),
+            "invalid settings: limit: must be at most 10"
+        );
+        assert!(err(json!({"limit": 300})).contains("invalid value"));
+        assert_eq!(
+            err(json!([1])),
+            "invalid settings: settings must be an object, got an array"
+        );
+        assert!(Settings::<Demo>::from_slice(b"{")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
+    }
+}
