@@ -1,0 +1,130 @@
+//! `custody eval`: run one policy on one admission request, like `kwctl run`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use custody_host::{
+    json_patch, Capabilities, NoCapabilities, PolicyInstance, ScriptedCapabilities,
+};
+use serde_json::Value;
+
+use crate::input;
+
+/// Exit status when the policy could not be run.
+pub const EXIT_HOST_ERROR: u8 = 1;
+/// Exit status when the policy rejected its settings.
+const EXIT_SETTINGS_REJECTED: u8 = 2;
+
+/// Evaluate one admission request with a policy and print its answer as JSON.
+///
+/// Prints the policy's ValidationResponse (`accepted`, `message`, `code`, `mutated_object`,
+/// `audit_annotations`, `warnings`, as the policy gave them) as pretty JSON on stdout. When the
+/// policy mutates, a `patch` field is added: the RFC 6902 operations turning the request's
+/// `object` into `mutated_object`, as Kubewarden sends them to the API server.
+///
+/// The settings are first checked with the policy's `validate_settings`.
+///
+/// Exit status: 0 the policy answered (accepted or not); 1 the policy could not be run (host
+/// error, unreadable input); 2 the policy rejected the settings (message on stderr).
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The policy module (.wasm).
+    #[arg(long, value_name = "WASM")]
+    policy: PathBuf,
+    /// The request: an AdmissionRequest or a whole AdmissionReview, JSON or YAML.
+    #[arg(long, value_name = "FILE")]
+    request: PathBuf,
+    /// The policy settings, JSON or YAML (default: `{}`).
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// Answers for host capability calls: a JSON list of
+    /// `{"namespace", "operation", "request", "response" | "error"}` (default: every call fails).
+    #[arg(long, value_name = "JSON")]
+    capabilities: Option<PathBuf>,
+    /// Print the policy's log messages on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let request = read_request(&args.request)?;
+    let settings = match &args.settings {
+        Some(path) => input::read_settings(path)?,
+        None => Value::Object(serde_json::Map::new()),
+    };
+    let capabilities: Box<dyn Capabilities> = match &args.capabilities {
+        Some(path) => Box::new(read_capabilities(path)?),
+        None => Box::new(NoCapabilities),
+    };
+
+    let host = input::host()?;
+    let module = input::load_policy(&host, &args.policy)?;
+    let mut policy = PolicyInstance::new(&host, &module, capabilities)
+        .with_context(|| format!("cannot start policy {}", args.policy.display()))?;
+
+    let validation = policy.validate_settings(&settings);
+    print_logs(&mut policy, args.verbose);
+    let validation = validation.context("cannot validate the settings")?;
+    if !validation.valid {
+        eprintln!(
+            "the policy rejected its settings: {}",
+            input::printable(validation.message.as_deref().unwrap_or("(no message)"))
+        );
+        return Ok(ExitCode::from(EXIT_SETTINGS_REJECTED));
+    }
+
+    let response = policy.validate(&request, &settings);
+    print_logs(&mut policy, args.verbose);
+    let response = response.context("cannot evaluate the request")?;
+
+    let mut output = serde_json::to_value(&response).context("cannot encode the response")?;
+    if let (Some(mutated), Value::Object(fields)) = (&response.mutated_object, &mut output) {
+        let original = request.get("object").unwrap_or(&Value::Null);
+        fields.insert(
+            "patch".to_owned(),
+            Value::Array(json_patch(original, mutated)),
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &output).context("cannot write the response")?;
+    writeln!(stdout).context("cannot write the response")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A bare AdmissionRequest, or the `request` of an AdmissionReview.
+fn read_request(path: &Path) -> Result<Value> {
+    let document = input::read_document(path)?;
+    if !document.is_object() {
+        bail!("{}: the request must be a mapping", path.display());
+    }
+    if document.get("kind").and_then(Value::as_str) == Some("AdmissionReview") {
+        return match document.get("request") {
+            Some(request @ Value::Object(_)) => Ok(request.clone()),
+            _ => bail!(
+                "{}: this AdmissionReview has no `request` mapping",
+                path.display()
+            ),
+        };
+    }
+    Ok(document)
+}
+
+fn read_capabilities(path: &Path) -> Result<ScriptedCapabilities> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    ScriptedCapabilities::from_json(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("invalid capabilities file {}", path.display()))
+}
+
+fn print_logs(policy: &mut PolicyInstance, verbose: bool) {
+    let logs = policy.take_logs();
+    if verbose {
+        for line in logs {
+            eprintln!("[policy log] {}", input::printable(&line));
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Reading input files, shared by the subcommands.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use custody_host::{Host, Limits, PolicyModule};
+use serde_json::Value;
+
+/// Reads one JSON or YAML document: `.json` as JSON, `.yaml`/`.yml` as YAML, anything else as
+/// JSON if it parses, else YAML.
+pub fn read_document(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("json") => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display())),
+        Some("yaml" | "yml") => parse_yaml(path, &text),
+        _ => match serde_json::from_str(&text) {
+            Ok(value) => Ok(value),
+            Err(_) => parse_yaml(path, &text),
+        },
+    }
+}
+
+fn parse_yaml(path: &Path, text: &str) -> Result<Value> {
+    serde_yaml_ng::from_str(text).with_context(|| format!("{} is not valid YAML", path.display()))
+}
+
+/// The host with default limits.
+pub fn host() -> Result<Host> {
+    Host::new(Limits::default()).context("cannot start the wasm host")
+}
+
+/// Compiles a policy module.
+pub fn load_policy(host: &Host, path: &Path) -> Result<PolicyModule> {
+    PolicyModule::from_file(host, path)
+        .with_context(|| format!("cannot load policy {}", path.display()))
+}
+
+/// Makes guest-controlled text safe to print on a terminal: control characters (escape sequences,
+/// carriage returns, ...) are shown escaped.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Reads a `--settings`-style file; it must hold a JSON object (or be empty, meaning `{}`).
+pub fn read_settings(path: &Path) -> Result<Value> {
+    let settings = read_document(path)?;
+    match settings {
+        Value::Null => Ok(Value::Object(serde_json::Map::new())),
+        Value::Object(_) => Ok(settings),
+        _ => bail!("{}: settings must be a mapping", path.display()),
+    }
+}

@@ -1,0 +1,207 @@
+//! Shared by the host tests and the benchmarks: where the built modules and the fixtures are, and
+//! how to run a policy both in wasm (through `custody-host`) and natively (the same rule, linked in).
+//!
+//! The modules under test are the release modules `make` builds into `dist/` (or `$CUSTODY_DIST`):
+//! the very files that are published.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use custody_host::{
+    Capabilities, Host, Limits, PolicyInstance, PolicyModule, ScriptedCapabilities,
+};
+use custody_sdk::policy::ValidationResponse;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The built module of `policy` (`dist/<policy>.wasm`). Panics, saying what to run, if it is missing:
+/// a test that cannot find its module must fail, not skip.
+pub fn module_path(policy: &str) -> PathBuf {
+    let dist = std::env::var_os("CUSTODY_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("dist"));
+    let path = dist.join(format!("{policy}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the modules first (`make modules`)",
+        path.display()
+    );
+    path
+}
+
+/// The policies custody ships.
+pub const POLICIES: [&str; 2] = ["require-digest", "ban-latest"];
+
+/// What a fixture must get (from `policies/<policy>/fixtures/expected.json`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Expected {
+    /// Settings to evaluate with.
+    pub settings: Value,
+    /// The verdict.
+    pub accepted: bool,
+    /// The exact message, a line each (empty: no message).
+    #[serde(default)]
+    pub message_lines: Option<Vec<String>>,
+    /// Each message line starts with these, in order.
+    #[serde(default)]
+    pub message_prefixes: Option<Vec<String>>,
+    /// The RFC 6902 patch the mutation amounts to.
+    #[serde(default)]
+    pub patch: Option<Vec<Value>>,
+    /// Scripted host capability answers.
+    #[serde(default)]
+    pub capabilities: Option<Value>,
+}
+
+/// One fixture: an admission request and what it must get.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// File name.
+    pub name: String,
+    /// The AdmissionRequest.
+    pub request: Value,
+    /// Expectations.
+    pub expected: Expected,
+}
+
+impl Fixture {
+    /// The `validate` payload.
+    pub fn payload(&self) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "request": self.request,
+            "settings": self.expected.settings,
+        }))
+        .unwrap_or_default()
+    }
+
+    /// The scripted capabilities this fixture needs.
+    pub fn capabilities(&self) -> ScriptedCapabilities {
+        let script = self
+            .expected
+            .capabilities
+            .clone()
+            .unwrap_or(Value::Array(vec![]));
+        serde_json::from_value(script)
+            .map_err(|e| e.to_string())
+            .and_then(ScriptedCapabilities::new)
+            .unwrap_or_else(|e| panic!("{}: capabilities: {e}", self.name))
+    }
+}
+
+/// Every fixture of `policy`. Panics if a fixture file has no expectation or the other way round.
+pub fn fixtures(policy: &str) -> Vec<Fixture> {
+    let dir = repo_root().join("policies").join(policy).join("fixtures");
+    let expected: BTreeMap<String, Expected> = serde_json::from_slice(
+        &fs::read(dir.join("expected.json")).unwrap_or_else(|e| panic!("{policy}: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{policy}/fixtures/expected.json: {e}"));
+    let mut files: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .collect();
+    files.sort();
+    let listed: Vec<&String> = expected.keys().collect();
+    assert_eq!(
+        files.iter().collect::<Vec<_>>(),
+        listed,
+        "{policy}: every fixture needs an expectation and every expectation a fixture"
+    );
+    expected
+        .into_iter()
+        .map(|(name, expected)| {
+            let request = serde_json::from_slice(
+                &fs::read(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}")),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            Fixture {
+                name,
+                request,
+                expected,
+            }
+        })
+        .collect()
+}
+
+/// A compiled policy module, ready to instantiate.
+pub struct Loaded {
+    /// The host (engine and limits).
+    pub host: Host,
+    /// The module.
+    pub module: PolicyModule,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loaded")
+    }
+}
+
+impl Loaded {
+    /// `dist/<policy>.wasm` with default limits, compiled once per test binary.
+    pub fn policy(policy: &str) -> &'static Loaded {
+        static CACHE: OnceLock<Mutex<BTreeMap<String, &'static Loaded>>> = OnceLock::new();
+        let mut cache = CACHE
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .entry(policy.to_string())
+            .or_insert_with(|| Box::leak(Box::new(Self::with_limits(policy, Limits::default()))))
+    }
+
+    /// Compiles `dist/<policy>.wasm` with the given limits.
+    pub fn with_limits(policy: &str, limits: Limits) -> Loaded {
+        let host = Host::new(limits).unwrap_or_else(|e| panic!("host: {e}"));
+        let module = PolicyModule::from_file(&host, &module_path(policy))
+            .unwrap_or_else(|e| panic!("{policy}: {e}"));
+        Loaded { host, module }
+    }
+
+    /// A fresh instance answering host calls with `caps`.
+    pub fn instance(&self, caps: Box<dyn Capabilities>) -> PolicyInstance {
+        PolicyInstance::new(&self.host, &self.module, caps)
+            .unwrap_or_else(|e| panic!("instantiate: {e}"))
+    }
+}
+
+/// SDK host calls answered by scripted capabilities, for native evaluation.
+#[derive(Debug)]
+pub struct NativeHost(pub ScriptedCapabilities);
+
+impl custody_sdk::Host for NativeHost {
+    fn call(
+        &mut self,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        self.0.call("kubewarden", namespace, operation, payload)
+    }
+}
+
+/// Evaluates `payload` natively with the same rule the module of `policy` holds.
+pub fn validate_native(
+    policy: &str,
+    payload: &[u8],
+    host: &mut dyn custody_sdk::Host,
+) -> ValidationResponse {
+    match policy {
+        "require-digest" => {
+            custody_sdk::policy::validate::<require_digest::RequireDigest>(payload, host)
+        }
+        "ban-latest" => custody_sdk::policy::validate::<ban_latest::BanLatest>(payload, host),
+        other => panic!("unknown policy {other}"),
+    }
+}

@@ -1,0 +1,343 @@
+//! An instantiated waPC policy, reused for many calls.
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+use wasmtime::{Instance, Store, Trap, TypedFunc};
+use wasmtime_wasi::I32Exit;
+
+use crate::wapc::{GuestFault, MemoryLimitHit, WapcState};
+use crate::{
+    Abi, Capabilities, Host, HostError, PolicyModule, SettingsValidation, ValidationResponse,
+};
+
+/// Exported functions run once after instantiation, in this order, when present.
+/// (`_start` for command-style builds, `_initialize` for WASI reactors, `wapc_init` for waPC.)
+const INITIALISERS: [&str; 3] = ["_start", "_initialize", "wapc_init"];
+
+/// A policy instantiated once and called many times ("warm" calls).
+///
+/// Fuel is refilled before every call. A call that traps (fuel exhausted, memory limit, guest
+/// fault, ...) leaves the guest in an unknown state, so the instance is then *poisoned*: every
+/// later call fails with [`HostError::Poisoned`]. Create a new instance to go on. A guest that
+/// merely reports an error (`__guest_error`) does not poison it.
+pub struct PolicyInstance {
+    store: Store<WapcState>,
+    instance: Instance,
+    guest_call: TypedFunc<(i32, i32), i32>,
+    module_name: String,
+    fuel: u64,
+    last_fuel_used: u64,
+    poisoned: Option<String>,
+}
+
+impl fmt::Debug for PolicyInstance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyInstance")
+            .field("module", &self.module_name)
+            .field("fuel", &self.fuel)
+            .field("poisoned", &self.poisoned)
+            .field("state", self.store.data())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct ValidatePayload<'a> {
+    request: &'a Value,
+    settings: &'a Value,
+}
+
+impl PolicyInstance {
+    /// Instantiates `module` and runs its initialisers (`_start` / `_initialize`, then
+    /// `wapc_init`). Host calls from the guest are answered by `caps`.
+    pub fn new(
+        host: &Host,
+        module: &PolicyModule,
+        caps: Box<dyn Capabilities>,
+    ) -> Result<Self, HostError> {
+        let name = module.name();
+        if module.abi() != Abi::Wapc {
+            return Err(HostError::UnsupportedAbi {
+                module: name.to_owned(),
+                abi: module.abi(),
+            });
+        }
+        let limits = host.limits();
+        let mut store = Store::new(host.engine(), WapcState::new(limits, caps));
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(limits.fuel).map_err(|e| HostError::Engine {
+            message: format!("{e:#}"),
+        })?;
+        store.data_mut().begin_call("instantiate");
+
+        let instance = match host.linker().instantiate(&mut store, module.module()) {
+            Ok(instance) => instance,
+            Err(error) => {
+                // A missing import is the common case: name it precisely.
+                for import in module.module().imports() {
+                    if host.linker().get_by_import(&mut store, &import).is_none() {
+                        return Err(HostError::UnknownImport {
+                            module: name.to_owned(),
+                            import_module: import.module().to_owned(),
+                            import_name: import.name().to_owned(),
+                        });
+                    }
+                }
+                return Err(match classify(error, "instantiate", limits.fuel) {
+                    HostError::Trap { message, .. } => HostError::Instantiate {
+                        module: name.to_owned(),
+                        message,
+                    },
+                    other => other,
+                });
+            }
+        };
+        store.data_mut().memory = instance.get_memory(&mut store, "memory");
+        let guest_call = instance
+            .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
+            .map_err(|e| HostError::Instantiate {
+                module: name.to_owned(),
+                message: format!("export `__guest_call` is not `(i32, i32) -> i32`: {e:#}"),
+            })?;
+
+        for initialiser in INITIALISERS {
+            let Some(func) = instance.get_func(&mut store, initialiser) else {
+                continue;
+            };
+            let func = func
+                .typed::<(), ()>(&store)
+                .map_err(|e| HostError::Instantiate {
+                    module: name.to_owned(),
+                    message: format!("export `{initialiser}` is not `() -> ()`: {e:#}"),
+                })?;
+            store.set_fuel(limits.fuel).map_err(|e| HostError::Engine {
+                message: format!("{e:#}"),
+            })?;
+            store.data_mut().begin_call(initialiser);
+            if let Err(error) = func.call(&mut store, ()) {
+                // A command's `_start` ends with `proc_exit(0)`: that is a normal return.
+                if error
+                    .downcast_ref::<I32Exit>()
+                    .is_some_and(|exit| exit.0 == 0)
+                {
+                    continue;
+                }
+                return Err(classify(error, initialiser, limits.fuel));
+            }
+        }
+
+        Ok(Self {
+            store,
+            instance,
+            guest_call,
+            module_name: name.to_owned(),
+            fuel: limits.fuel,
+            last_fuel_used: 0,
+            poisoned: None,
+        })
+    }
+
+    /// Calls waPC operation `operation` with `payload` and returns the guest's answer.
+    pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, HostError> {
+        let buffer = &mut self.store.data_mut().payload;
+        buffer.clear();
+        buffer.extend_from_slice(payload);
+        self.invoke(operation)
+    }
+
+    /// `protocol_version`: the waPC protocol the policy speaks, e.g. `v1`.
+    pub fn protocol_version(&mut self) -> Result<String, HostError> {
+        const OPERATION: &str = "protocol_version";
+        let answer = self.call(OPERATION, &[])?;
+        parse(OPERATION, &answer)
+    }
+
+    /// `validate_settings` with the raw settings JSON.
+    pub fn validate_settings(&mut self, settings: &Value) -> Result<SettingsValidation, HostError> {
+        const OPERATION: &str = "validate_settings";
+        self.fill_payload(OPERATION, settings)?;
+        let answer = self.invoke(OPERATION)?;
+        parse(OPERATION, &answer)
+    }
+
+    /// `validate` with `{"request": request, "settings": settings}`.
+    pub fn validate(
+        &mut self,
+        request: &Value,
+        settings: &Value,
+    ) -> Result<ValidationResponse, HostError> {
+        const OPERATION: &str = "validate";
+        self.fill_payload(OPERATION, &ValidatePayload { request, settings })?;
+        let answer = self.invoke(OPERATION)?;
+        parse(OPERATION, &answer)
+    }
+
+    /// `validate` with a payload that is already serialized (`{"request": .., "settings": ..}`).
+    pub fn validate_raw(&mut self, payload: &[u8]) -> Result<ValidationResponse, HostError> {
+        const OPERATION: &str = "validate";
+        let answer = self.call(OPERATION, payload)?;
+        parse(OPERATION, &answer)
+    }
+
+    /// What the guest wrote through `__console_log` so far (bounded in total size).
+    pub fn logs(&self) -> &[String] {
+        &self.store.data().logs
+    }
+
+    /// Hands over the log messages collected so far and starts a new collection.
+    pub fn take_logs(&mut self) -> Vec<String> {
+        self.store.data_mut().take_logs()
+    }
+
+    /// The fuel the last call used.
+    pub fn last_fuel_used(&self) -> u64 {
+        self.last_fuel_used
+    }
+
+    /// Whether an earlier trap made this instance unusable.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    /// The name of the module this instance runs.
+    pub fn module_name(&self) -> &str {
+        &self.module_name
+    }
+
+    /// The underlying wasmtime instance.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// Serializes `value` straight into the reused payload buffer.
+    fn fill_payload<T: Serialize + ?Sized>(
+        &mut self,
+        operation: &str,
+        value: &T,
+    ) -> Result<(), HostError> {
+        let buffer = &mut self.store.data_mut().payload;
+        buffer.clear();
+        serde_json::to_writer(&mut *buffer, value).map_err(|e| HostError::BadResponse {
+            operation: operation.to_owned(),
+            message: format!("cannot serialize the payload: {e}"),
+        })
+    }
+
+    /// Runs `__guest_call` for `operation` on the payload already in the store.
+    fn invoke(&mut self, operation: &str) -> Result<Vec<u8>, HostError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(HostError::Poisoned {
+                operation: operation.to_owned(),
+                cause: cause.clone(),
+            });
+        }
+        let state = self.store.data_mut();
+        let too_large = |len| HostError::PayloadTooLarge {
+            operation: operation.to_owned(),
+            len,
+        };
+        let operation_len =
+            i32::try_from(operation.len()).map_err(|_| too_large(operation.len()))?;
+        let payload_len =
+            i32::try_from(state.payload.len()).map_err(|_| too_large(state.payload.len()))?;
+        state.begin_call(operation);
+        self.store
+            .set_fuel(self.fuel)
+            .map_err(|e| HostError::Engine {
+                message: format!("{e:#}"),
+            })?;
+
+        let outcome = self
+            .guest_call
+            .call(&mut self.store, (operation_len, payload_len));
+        self.last_fuel_used = self
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or_default());
+        let state = self.store.data_mut();
+        match outcome {
+            Ok(1) => state
+                .guest_response
+                .take()
+                .ok_or_else(|| HostError::BadResponse {
+                    operation: operation.to_owned(),
+                    message: "`__guest_call` returned success without calling `__guest_response`"
+                        .to_owned(),
+                }),
+            Ok(0) => Err(HostError::GuestError {
+                operation: operation.to_owned(),
+                message: state.guest_error.take().map_or_else(
+                    || {
+                        "(no message: `__guest_call` returned 0 without calling `__guest_error`)"
+                            .to_owned()
+                    },
+                    |bytes| String::from_utf8_lossy(&bytes).into_owned(),
+                ),
+            }),
+            Ok(code) => Err(HostError::BadResponse {
+                operation: operation.to_owned(),
+                message: format!("`__guest_call` returned {code}, expected 1 (ok) or 0 (error)"),
+            }),
+            Err(error) => {
+                let error = classify(error, operation, self.fuel);
+                self.poisoned = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Parses a guest answer as JSON.
+fn parse<T: serde::de::DeserializeOwned>(operation: &str, answer: &[u8]) -> Result<T, HostError> {
+    serde_json::from_slice(answer).map_err(|e| HostError::BadResponse {
+        operation: operation.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Turns the error of a failed guest call into the precise [`HostError`].
+fn classify(error: wasmtime::Error, operation: &str, fuel: u64) -> HostError {
+    let operation = operation.to_owned();
+    if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
+        return HostError::MemoryLimit {
+            operation,
+            requested_bytes: hit.requested_bytes,
+            limit_bytes: hit.limit_bytes,
+        };
+    }
+    if let Some(fault) = error.downcast_ref::<GuestFault>() {
+        let message = fault.to_string();
+        return match fault {
+            GuestFault::NoMemory | GuestFault::OutOfBounds { .. } => {
+                HostError::GuestMemory { operation, message }
+            }
+            GuestFault::NotUtf8 { .. } => HostError::HostCall { operation, message },
+            GuestFault::TooLarge { len, limit, .. } => HostError::ResponseTooLarge {
+                operation,
+                len: *len,
+                limit: *limit,
+            },
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => HostError::FuelExhausted {
+            operation,
+            budget: fuel,
+        },
+        Some(trap) => HostError::Trap {
+            operation,
+            message: trap.to_string(),
+        },
+        None => match error.downcast_ref::<I32Exit>() {
+            Some(exit) => HostError::Trap {
+                operation,
+                message: format!("the guest exited with status {}", exit.0),
+            },
+            None => HostError::Trap {
+                operation,
+                message: format!("{error:#}"),
+            },
+        },
+    }
+}

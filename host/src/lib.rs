@@ -1,0 +1,40 @@
+//! A wasmtime-based waPC host for Kubewarden admission policies.
+//!
+//! Load a module once ([`PolicyModule`]), instantiate it once ([`PolicyInstance`]) and make as many
+//! warm calls as needed:
+//!
+//! ```no_run
+//! use custody_host::{Host, Limits, NoCapabilities, PolicyInstance, PolicyModule};
+//! # fn main() -> Result<(), custody_host::HostError> {
+//! let host = Host::new(Limits::default())?;
+//! let module = PolicyModule::from_file(&host, "policy.wasm".as_ref())?;
+//! let mut policy = PolicyInstance::new(&host, &module, Box::new(NoCapabilities))?;
+//! let settings = serde_json::json!({});
+//! assert!(policy.validate_settings(&settings)?.valid);
+//! let request = serde_json::json!({"uid": "1", "object": {}});
+//! let answer = policy.validate(&request, &settings)?;
+//! println!("accepted: {}", answer.accepted);
+//! # Ok(()) }
+//! ```
+//!
+//! Every module runs with an empty WASI preview1 context (no environment, arguments, preopened
+//! directories or inherited stdio), a fuel budget refilled before each call, and a memory cap.
+
+mod capabilities;
+mod error;
+mod host;
+mod instance;
+mod module;
+mod patch;
+mod response;
+mod wapc;
+
+pub use capabilities::{
+    Capabilities, NoCapabilities, RecordedCall, ScriptedCall, ScriptedCapabilities,
+};
+pub use error::HostError;
+pub use host::{Host, Limits};
+pub use instance::PolicyInstance;
+pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
+pub use patch::json_patch;
+pub use response::{SettingsValidation, ValidationResponse};
