@@ -138,10 +138,12 @@ impl Digest {
                 algorithm: algorithm.to_owned(),
             });
         };
+        let lower_hex = |c: char| matches!(c, '0'..='9' | 'a'..='f');
         if let Some((position, character)) = encoded
-            .chars()
-            .enumerate()
-            .find(|&(_, c)| !matches!(c, '0'..='9' | 'a'..='f'))
+            .bytes()
+            .any(|b| !lower_hex(char::from(b)))
+            .then(|| encoded.chars().enumerate().find(|&(_, c)| !lower_hex(c)))
+            .flatten()
         {
             return Err(ReferenceError::InvalidDigestCharacter {
                 digest: s.to_owned(),
@@ -230,8 +232,11 @@ impl ImageRef {
         if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
             return Err(ReferenceError::SurroundingWhitespace);
         }
-        if let Some((position, character)) =
-            s.chars().enumerate().find(|&(_, c)| !c.is_ascii_graphic())
+        if let Some((position, character)) = s
+            .bytes()
+            .any(|b| !b.is_ascii_graphic())
+            .then(|| s.chars().enumerate().find(|&(_, c)| !c.is_ascii_graphic()))
+            .flatten()
         {
             return Err(ReferenceError::InvalidCharacter {
                 character,
@@ -259,7 +264,7 @@ impl ImageRef {
         // The tag follows the last ':' unless that ':' belongs to the domain (a port, or
         // inside an IPv6 literal), i.e. unless a '/' or ']' comes after it.
         let (name, tag) = match name_and_tag.rsplit_once(':') {
-            Some((name, tag)) if !tag.contains(['/', ']']) => (name, Some(tag)),
+            Some((name, tag)) if !tag.bytes().any(|b| b == b'/' || b == b']') => (name, Some(tag)),
             _ => (name_and_tag, None),
         };
         if name.is_empty() {
@@ -406,9 +411,10 @@ fn split_domain(name: &str) -> Result<(Option<&str>, &str), ReferenceError> {
 
 /// Docker's rule for telling a registry domain from the first path component.
 fn looks_like_domain(first: &str) -> bool {
-    first.contains(['.', ':'])
+    first
+        .bytes()
+        .any(|b| b == b'.' || b == b':' || b.is_ascii_uppercase())
         || first == "localhost"
-        || first.chars().any(|c| c.is_ascii_uppercase())
 }
 
 /// `host[:port]` with `host` a domain name, an IPv4 address or a bracketed IPv6 address.
@@ -456,7 +462,7 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
         port
     };
     if let Some(port) = port {
-        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ReferenceError::InvalidPort {
                 domain: domain.to_owned(),
                 port: port.to_owned(),
@@ -474,8 +480,14 @@ fn validate_domain_component(component: &str) -> Result<(), String> {
         );
     }
     if let Some(c) = component
-        .chars()
-        .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+        .bytes()
+        .any(|b| !b.is_ascii_alphanumeric() && b != b'-')
+        .then(|| {
+            component
+                .chars()
+                .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+        })
+        .flatten()
     {
         return Err(format!(
             "character '{}' is not allowed in a host name",
@@ -493,7 +505,7 @@ fn validate_domain_component(component: &str) -> Result<(), String> {
 
 /// `path-component ('/' path-component)*`, lower-case only.
 fn validate_path(path: &str) -> Result<(), ReferenceError> {
-    if path.chars().any(|c| c.is_ascii_uppercase()) {
+    if path.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(ReferenceError::RepositoryNotLowercase {
             repository: path.to_owned(),
         });
@@ -515,50 +527,59 @@ fn validate_path(path: &str) -> Result<(), ReferenceError> {
 }
 
 /// `[a-z0-9]+ (separator [a-z0-9]+)*` with `separator := [_.] | __ | -+`.
+///
+/// One pass over the bytes (this runs for every image of every request); characters are only
+/// decoded to describe an error.
 fn validate_path_component(component: &str) -> Result<(), String> {
-    let mut separator = String::new();
+    // Start of the separator run being read, if any.
+    let mut separator_start: Option<usize> = None;
     let mut seen_alphanumeric = false;
-    for c in component.chars() {
-        match c {
-            'a'..='z' | '0'..='9' => {
-                if !separator.is_empty() {
-                    if !is_valid_separator(&separator) {
+    for (i, b) in component.bytes().enumerate() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' => {
+                if let Some(start) = separator_start.take() {
+                    let separator = component.get(start..i).unwrap_or_default();
+                    if !is_valid_separator(separator) {
                         return Err(format!(
                             "separator {} is not allowed (use '.', '_', '__' or one or more '-')",
-                            Quoted(&separator)
+                            Quoted(separator)
                         ));
                     }
-                    separator.clear();
                 }
                 seen_alphanumeric = true;
             }
-            '.' | '_' | '-' => {
+            b'.' | b'_' | b'-' => {
                 if !seen_alphanumeric {
                     return Err(format!(
-                        "a path component must start with a lower-case letter or digit, not '{c}'"
+                        "a path component must start with a lower-case letter or digit, not '{}'",
+                        char::from(b)
                     ));
                 }
-                separator.push(c);
+                separator_start.get_or_insert(i);
             }
             _ => {
+                let c = component
+                    .get(i..)
+                    .and_then(|rest| rest.chars().next())
+                    .unwrap_or(char::REPLACEMENT_CHARACTER);
                 return Err(format!(
                 "character '{}' is not allowed (only lower-case letters, digits, '.', '_' and '-')",
                 c.escape_debug()
-            ))
+            ));
             }
         }
     }
-    if !separator.is_empty() {
+    if let Some(start) = separator_start {
         return Err(format!(
             "a path component must end with a lower-case letter or digit, not {}",
-            Quoted(&separator)
+            Quoted(component.get(start..).unwrap_or_default())
         ));
     }
     Ok(())
 }
 
 fn is_valid_separator(separator: &str) -> bool {
-    matches!(separator, "." | "_" | "__") || separator.chars().all(|c| c == '-')
+    matches!(separator, "." | "_" | "__") || separator.bytes().all(|b| b == b'-')
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
@@ -566,7 +587,12 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     if tag.is_empty() {
         return Err(ReferenceError::EmptyTag);
     }
-    let length = tag.chars().count();
+    // Callers have checked the reference is ASCII; count characters anyway for messages.
+    let length = if tag.is_ascii() {
+        tag.len()
+    } else {
+        tag.chars().count()
+    };
     if length > MAX_TAG_LENGTH {
         return Err(ReferenceError::TagTooLong {
             tag: tag.to_owned(),
@@ -574,9 +600,18 @@ fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
             max: MAX_TAG_LENGTH,
         });
     }
+    let valid = |position: usize, c: char| {
+        c.is_ascii_alphanumeric() || c == '_' || (position > 0 && matches!(c, '.' | '-'))
+    };
+    if tag
+        .bytes()
+        .enumerate()
+        .all(|(i, b)| valid(i, char::from(b)))
+    {
+        return Ok(());
+    }
     for (position, character) in tag.chars().enumerate() {
-        let word = character.is_ascii_alphanumeric() || character == '_';
-        if !(word || (position > 0 && matches!(character, '.' | '-'))) {
+        if !valid(position, character) {
             return Err(ReferenceError::InvalidTag {
                 tag: tag.to_owned(),
                 character,
