@@ -56,7 +56,8 @@ examples: modules
 	@$(CUSTODY) check --policies $(DIST) examples/denied/*.yaml; status=$$?; \
 	  if [ $$status -ne 1 ]; then echo "expected denials (exit 1), got exit $$status"; exit 1; fi
 
-test: modules
+# The example gate runs the CLI end to end over the real modules (allowed pass, denied are denied).
+test: modules examples
 	cargo test --release --workspace
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings

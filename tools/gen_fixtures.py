@@ -256,7 +256,7 @@ def main():
     rd.add("pod_create_invalid-settings.json", request("pod", obj), False, settings={"allowedAlgorithms": ["md5"]}, messages=[
         'invalid settings: allowedAlgorithms[0]: unsupported digest algorithm "md5", expected sha256, sha384 or sha512'])
     bl.add("pod_create_invalid-settings.json", request("pod", obj), False, settings={"bannedTags": ["no good"]}, messages=[
-        'invalid settings: bannedTags[0]: "no good" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128)'])
+        "invalid settings: bannedTags[0]: invalid tag \"no good\": character U+0020 at position 2 is not allowed (only letters, digits, '_', '.' and '-')"])
 
     rd.write()
     bl.write()

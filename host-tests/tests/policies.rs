@@ -187,7 +187,7 @@ fn validate_settings_names_the_field_at_fault() {
         ("ban-latest", json!({"strict": "yes"}),
          "invalid settings: strict: invalid type: string \"yes\", expected a boolean"),
         ("ban-latest", json!({"bannedTags": ["dev", ".bad"]}),
-         "invalid settings: bannedTags[1]: \".bad\" is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128)"),
+         "invalid settings: bannedTags[1]: invalid tag \".bad\": a tag must start with a letter, digit or '_', not '.'"),
         ("ban-latest", json!({"exemptImages": ["**"]}),
          "invalid settings: exemptImages[0]: pattern \"**\" matches every image; remove the policy instead"),
         ("ban-latest", json!([]), "invalid settings: settings must be an object, got an array"),

@@ -26,15 +26,15 @@ mod host;
 mod instance;
 mod module;
 mod patch;
-mod response;
 mod wapc;
 
 pub use capabilities::{
     Capabilities, NoCapabilities, RecordedCall, ScriptedCall, ScriptedCapabilities,
 };
+/// The answers, in Kubewarden's wire format: the SDK's own types.
+pub use custody_sdk::policy::{SettingsValidation, ValidationResponse};
 pub use error::HostError;
 pub use host::{Host, Limits};
 pub use instance::PolicyInstance;
 pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
 pub use patch::json_patch;
-pub use response::{SettingsValidation, ValidationResponse};

@@ -583,7 +583,7 @@ fn is_valid_separator(separator: &str) -> bool {
 }
 
 /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
+pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     if tag.is_empty() {
         return Err(ReferenceError::EmptyTag);
     }

@@ -1,6 +1,8 @@
 //! The evaluation pipeline every policy shares, independent of the ABI: read the request, apply the
 //! common settings, find the images, ask the rule about each, and build the answer.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -13,32 +15,50 @@ use crate::workload::{PodSpecPath, WorkloadView};
 /// How many violations a denial message lists before it summarises the rest.
 pub const MAX_LISTED_VIOLATIONS: usize = 50;
 
-/// The answer to `validate`, as Kubewarden reads it (snake_case on the wire).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The answer to `validate`, in Kubewarden's wire format (snake_case; unknown fields ignored when
+/// read). The host reads it with this same type.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ValidationResponse {
     /// Whether the request is allowed.
     pub accepted: bool,
-    /// Why not (one violation per line).
+    /// Why not (custody's policies put one violation per line).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The HTTP code to answer with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
     /// The object to admit instead of the one requested, for mutations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mutated_object: Option<Value>,
+    /// Annotations for the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_annotations: Option<BTreeMap<String, String>>,
+    /// Warnings for the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<String>>,
 }
 
 impl ValidationResponse {
+    fn accept(mutated_object: Option<Value>) -> Self {
+        ValidationResponse {
+            accepted: true,
+            mutated_object,
+            ..Self::default()
+        }
+    }
+
     fn reject(message: String) -> Self {
         ValidationResponse {
             accepted: false,
             message: Some(message),
-            mutated_object: None,
+            ..Self::default()
         }
     }
 }
 
 /// The answer to `validate_settings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettingsResponse {
+pub struct SettingsValidation {
     /// Whether the settings are valid.
     pub valid: bool,
     /// Why not.
@@ -275,18 +295,10 @@ fn mutated_object(payload: &[u8], patches: &[ImagePatch]) -> Result<Value, Strin
 /// `validate`: the whole answer for a payload.
 pub fn validate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> ValidationResponse {
     match evaluate::<R>(payload, host) {
-        Ok(Verdict::Allow) => ValidationResponse {
-            accepted: true,
-            message: None,
-            mutated_object: None,
-        },
+        Ok(Verdict::Allow) => ValidationResponse::accept(None),
         Ok(Verdict::Deny(violations)) => ValidationResponse::reject(denial_message(&violations)),
         Ok(Verdict::Mutate(patches)) => match mutated_object(payload, &patches) {
-            Ok(object) => ValidationResponse {
-                accepted: true,
-                message: None,
-                mutated_object: Some(object),
-            },
+            Ok(object) => ValidationResponse::accept(Some(object)),
             Err(e) => ValidationResponse::reject(format!("cannot pin the images: {e}")),
         },
         Err(message) => ValidationResponse::reject(message),
@@ -294,13 +306,13 @@ pub fn validate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> ValidationRespo
 }
 
 /// `validate_settings`: whether raw settings JSON is valid for the rule.
-pub fn validate_settings<R: Rule>(settings: &[u8]) -> SettingsResponse {
+pub fn validate_settings<R: Rule>(settings: &[u8]) -> SettingsValidation {
     match Settings::<R::Settings>::from_slice(settings) {
-        Ok(_) => SettingsResponse {
+        Ok(_) => SettingsValidation {
             valid: true,
             message: None,
         },
-        Err(e) => SettingsResponse {
+        Err(e) => SettingsValidation {
             valid: false,
             message: Some(e.to_string()),
         },

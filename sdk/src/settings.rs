@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use wildmatch::WildMatch;
 
-use crate::image::{DigestAlgorithm, ImageRef};
+use crate::image::{validate_tag, DigestAlgorithm, ImageRef};
 
 /// A settings error: the field at fault (`exemptImages[2]`, `pinTags`, or empty for the whole
 /// object) and what is wrong with it.
@@ -47,8 +47,11 @@ impl std::error::Error for SettingsError {}
 /// A policy's own settings: typed (with `#[serde(deny_unknown_fields)]`) and checked beyond their
 /// types by [`PolicySettings::validate`].
 pub trait PolicySettings: DeserializeOwned + Default {
-    /// Checks what types cannot express (patterns, ranges, names).
-    fn validate(&self) -> Result<(), SettingsError>;
+    /// Checks what types cannot express (cross-field rules, ranges, names). Types that check
+    /// themselves when deserialised (patterns, algorithms) need nothing here.
+    fn validate(&self) -> Result<(), SettingsError> {
+        Ok(())
+    }
 }
 
 /// An image pattern such as `ghcr.io/myorg/*`, matched against the normalised reference
@@ -108,6 +111,25 @@ impl<'de> Deserialize<'de> for NamespaceName {
     }
 }
 
+/// An image tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`), checked when deserialised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag(String);
+
+impl Tag {
+    /// The tag.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        validate_tag(&text).map_err(D::Error::custom)?;
+        Ok(Tag(text))
+    }
+}
+
 impl<'de> Deserialize<'de> for DigestAlgorithm {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -131,7 +153,7 @@ fn check_pattern(pattern: &str) -> Result<(), String> {
             pattern.len()
         ));
     }
-    if pattern.chars().all(|c| c == '*' || c == '?') {
+    if pattern.contains('*') && pattern.chars().all(|c| c == '*' || c == '?') {
         return Err(format!(
             "pattern {pattern:?} matches every image; remove the policy instead"
         ));
@@ -142,11 +164,6 @@ fn check_pattern(pattern: &str) -> Result<(), String> {
     {
         return Err(format!(
             "pattern {pattern:?} has the character {c:?}, which no image reference contains"
-        ));
-    }
-    if pattern.chars().any(|c| c.is_ascii_uppercase()) && !pattern.contains('/') {
-        return Err(format!(
-            "pattern {pattern:?} has upper-case letters; repository names are lower-case"
         ));
     }
     Ok(())

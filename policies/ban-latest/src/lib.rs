@@ -3,7 +3,8 @@
 #![deny(unsafe_code)] // `export_policy!` alone may allow it, for `#[no_mangle]`
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use custody_sdk::{Check, Host, Image, ImageRef, PolicySettings, Rule, SettingsError};
+use custody_sdk::settings::Tag;
+use custody_sdk::{Check, Host, Image, PolicySettings, Rule};
 use serde::Deserialize;
 
 /// The policy's own settings.
@@ -12,31 +13,14 @@ use serde::Deserialize;
 pub struct BanLatestSettings {
     /// Tags denied besides `latest` (e.g. `main`, `dev`), matched exactly.
     #[serde(default)]
-    pub banned_tags: Vec<String>,
+    pub banned_tags: Vec<Tag>,
     /// Deny a banned tag even when the image is also pinned to a digest.
     #[serde(default)]
     pub strict: bool,
 }
 
-impl PolicySettings for BanLatestSettings {
-    fn validate(&self) -> Result<(), SettingsError> {
-        for (i, tag) in self.banned_tags.iter().enumerate() {
-            // A tag is valid when `x:<tag>` parses with exactly that tag.
-            let valid = ImageRef::parse(&format!("x:{tag}"))
-                .map(|r| r.tag() == Some(tag.as_str()))
-                .unwrap_or(false);
-            if !valid {
-                return Err(SettingsError::new(
-                    format!("bannedTags[{i}]"),
-                    format!(
-                        "{tag:?} is not a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128)"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
+// Every field checks itself when deserialised.
+impl PolicySettings for BanLatestSettings {}
 
 /// The rule.
 #[derive(Debug)]
@@ -53,7 +37,7 @@ impl Rule for BanLatest {
             None if pinned => return Check::Allow,
             None => format!("image {written:?} has no tag, which means :latest"),
             Some("latest") => format!("image {written:?} uses the :latest tag"),
-            Some(tag) if settings.banned_tags.iter().any(|b| b == tag) => {
+            Some(tag) if settings.banned_tags.iter().any(|b| b.as_str() == tag) => {
                 format!("image {written:?} uses the banned tag :{tag}")
             }
             Some(_) => return Check::Allow,

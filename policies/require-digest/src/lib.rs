@@ -5,7 +5,7 @@
 
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::ImagePatterns;
-use custody_sdk::{Check, DigestAlgorithm, Host, Image, PolicySettings, Rule, SettingsError};
+use custody_sdk::{Check, DigestAlgorithm, Host, Image, PolicySettings, Rule};
 use serde::Deserialize;
 
 /// The policy's own settings.
@@ -34,11 +34,8 @@ impl RequireDigestSettings {
     }
 }
 
-impl PolicySettings for RequireDigestSettings {
-    fn validate(&self) -> Result<(), SettingsError> {
-        Ok(())
-    }
-}
+// Every field checks itself when deserialised.
+impl PolicySettings for RequireDigestSettings {}
 
 /// The rule.
 #[derive(Debug)]
