@@ -10,6 +10,7 @@ CUSTODY   := target/release/custody
 # Debian's binaryen 108 needs the features Rust's wasm output uses spelled out (see README).
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-reference-types --enable-multivalue
+SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup modules cli examples test bench clean
@@ -58,10 +59,11 @@ examples: modules
 
 # The example gate runs the CLI end to end over the real modules (allowed pass, denied are denied).
 test: modules examples
-	cargo test --release --workspace
+	set -o pipefail; cargo test --release --workspace 2>&1 | tee target/test-output.txt
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
+	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules
 	cargo bench -p custody-host-tests --bench validate
