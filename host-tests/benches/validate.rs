@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use custody_host::{NoCapabilities, PolicyInstance, PolicyModule};
+use custody_host::{Limits, NoCapabilities, PolicyInstance, PolicyModule};
 use custody_host_tests::{module_path, Loaded, POLICIES};
 use custody_sdk::NoHost;
 use serde_json::{json, Value};
@@ -102,10 +102,20 @@ fn warm(c: &mut Criterion) {
             let mut instance = loaded.instance(Box::new(NoCapabilities));
             let answer = instance.validate_raw(&payload).expect("validate");
             assert!(answer.accepted, "{policy} must allow the benchmark request");
-            // Fuel counts wasm instructions: a noise-free companion to the timings.
+            // Fuel counts wasm instructions: a noise-free companion to the timings. It is
+            // measured on a separate, metered host; the timed one runs unmetered, as by default.
+            let metered = Loaded::with_limits(
+                policy,
+                Limits {
+                    fuel: Some(u64::MAX / 2),
+                    ..Limits::default()
+                },
+            );
+            let mut counting = metered.instance(Box::new(NoCapabilities));
+            counting.validate_raw(&payload).expect("validate");
             eprintln!(
                 "{name} {policy}: {} units of fuel a call",
-                instance.last_fuel_used()
+                counting.last_fuel_used()
             );
             group.bench_with_input(BenchmarkId::new("wasm", policy), &payload, |b, p| {
                 b.iter(|| instance.validate_raw(black_box(p)).expect("validate"))

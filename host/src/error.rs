@@ -67,6 +67,13 @@ pub enum HostError {
         /// What went wrong.
         message: String,
     },
+    /// The guest ran past its deadline.
+    Timeout {
+        /// The operation that was running.
+        operation: String,
+        /// The deadline it had.
+        timeout: std::time::Duration,
+    },
     /// The guest used up its fuel (instruction budget).
     FuelExhausted {
         /// The operation that was running.
@@ -174,6 +181,10 @@ impl fmt::Display for HostError {
             Self::Instantiate { module, message } => {
                 write!(f, "cannot instantiate module {module}: {message}")
             }
+            Self::Timeout { operation, timeout } => write!(
+                f,
+                "the policy ran past its deadline of {timeout:?} during {operation}"
+            ),
             Self::FuelExhausted { operation, budget } => write!(
                 f,
                 "the policy exceeded its instruction budget of {budget} units during {operation}"
@@ -236,6 +247,7 @@ impl HostError {
     pub fn operation(&self) -> Option<&str> {
         match self {
             Self::FuelExhausted { operation, .. }
+            | Self::Timeout { operation, .. }
             | Self::MemoryLimit { operation, .. }
             | Self::Trap { operation, .. }
             | Self::GuestError { operation, .. }

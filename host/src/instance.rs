@@ -9,7 +9,8 @@ use wasmtime_wasi::I32Exit;
 
 use crate::wapc::{GuestFault, MemoryLimitHit, WapcState};
 use crate::{
-    Abi, Capabilities, Host, HostError, PolicyModule, SettingsValidation, ValidationResponse,
+    Abi, Capabilities, Host, HostError, Limits, PolicyModule, SettingsValidation,
+    ValidationResponse,
 };
 
 /// Exported functions run once after instantiation, in this order, when present.
@@ -18,7 +19,8 @@ const INITIALISERS: [&str; 3] = ["_start", "_initialize", "wapc_init"];
 
 /// A policy instantiated once and called many times ("warm" calls).
 ///
-/// Fuel is refilled before every call. A call that traps (fuel exhausted, memory limit, guest
+/// The deadline (and fuel, when metered) is renewed before every call. A call that traps
+/// (deadline passed, fuel exhausted, memory limit, guest
 /// fault, ...) leaves the guest in an unknown state, so the instance is then *poisoned*: every
 /// later call fails with [`HostError::Poisoned`]. Create a new instance to go on. A guest that
 /// merely reports an error (`__guest_error`) does not poison it.
@@ -27,7 +29,8 @@ pub struct PolicyInstance {
     instance: Instance,
     guest_call: TypedFunc<(i32, i32), i32>,
     module_name: String,
-    fuel: u64,
+    limits: Limits,
+    deadline_ticks: u64,
     last_fuel_used: u64,
     poisoned: Option<String>,
 }
@@ -36,7 +39,7 @@ impl fmt::Debug for PolicyInstance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PolicyInstance")
             .field("module", &self.module_name)
-            .field("fuel", &self.fuel)
+            .field("limits", &self.limits)
             .field("poisoned", &self.poisoned)
             .field("state", self.store.data())
             .finish_non_exhaustive()
@@ -67,9 +70,9 @@ impl PolicyInstance {
         let limits = host.limits();
         let mut store = Store::new(host.engine(), WapcState::new(limits, caps));
         store.limiter(|state| &mut state.limiter);
-        store.set_fuel(limits.fuel).map_err(|e| HostError::Engine {
-            message: format!("{e:#}"),
-        })?;
+        let limits = *limits;
+        let deadline_ticks = host.deadline_ticks();
+        arm(&mut store, &limits, deadline_ticks)?;
         store.data_mut().begin_call("instantiate");
 
         let instance = match host.linker().instantiate(&mut store, module.module()) {
@@ -85,7 +88,7 @@ impl PolicyInstance {
                         });
                     }
                 }
-                return Err(match classify(error, "instantiate", limits.fuel) {
+                return Err(match classify(error, "instantiate", &limits) {
                     HostError::Trap { message, .. } => HostError::Instantiate {
                         module: name.to_owned(),
                         message,
@@ -112,9 +115,7 @@ impl PolicyInstance {
                     module: name.to_owned(),
                     message: format!("export `{initialiser}` is not `() -> ()`: {e:#}"),
                 })?;
-            store.set_fuel(limits.fuel).map_err(|e| HostError::Engine {
-                message: format!("{e:#}"),
-            })?;
+            arm(&mut store, &limits, deadline_ticks)?;
             store.data_mut().begin_call(initialiser);
             if let Err(error) = func.call(&mut store, ()) {
                 // A command's `_start` ends with `proc_exit(0)`: that is a normal return.
@@ -124,7 +125,7 @@ impl PolicyInstance {
                 {
                     continue;
                 }
-                return Err(classify(error, initialiser, limits.fuel));
+                return Err(classify(error, initialiser, &limits));
             }
         }
 
@@ -133,7 +134,8 @@ impl PolicyInstance {
             instance,
             guest_call,
             module_name: name.to_owned(),
-            fuel: limits.fuel,
+            limits,
+            deadline_ticks,
             last_fuel_used: 0,
             poisoned: None,
         })
@@ -191,7 +193,7 @@ impl PolicyInstance {
         self.store.data_mut().take_logs()
     }
 
-    /// The fuel the last call used.
+    /// The fuel the last call used (0 when fuel metering is off: [`Limits::fuel`] is `None`).
     pub fn last_fuel_used(&self) -> u64 {
         self.last_fuel_used
     }
@@ -243,18 +245,14 @@ impl PolicyInstance {
         let payload_len =
             i32::try_from(state.payload.len()).map_err(|_| too_large(state.payload.len()))?;
         state.begin_call(operation);
-        self.store
-            .set_fuel(self.fuel)
-            .map_err(|e| HostError::Engine {
-                message: format!("{e:#}"),
-            })?;
+        arm(&mut self.store, &self.limits, self.deadline_ticks)?;
 
         let outcome = self
             .guest_call
             .call(&mut self.store, (operation_len, payload_len));
-        self.last_fuel_used = self
-            .fuel
-            .saturating_sub(self.store.get_fuel().unwrap_or_default());
+        self.last_fuel_used = self.limits.fuel.map_or(0, |fuel| {
+            fuel.saturating_sub(self.store.get_fuel().unwrap_or_default())
+        });
         let state = self.store.data_mut();
         match outcome {
             Ok(1) => state
@@ -280,7 +278,7 @@ impl PolicyInstance {
                 message: format!("`__guest_call` returned {code}, expected 1 (ok) or 0 (error)"),
             }),
             Err(error) => {
-                let error = classify(error, operation, self.fuel);
+                let error = classify(error, operation, &self.limits);
                 self.poisoned = Some(error.to_string());
                 Err(error)
             }
@@ -296,8 +294,23 @@ fn parse<T: serde::de::DeserializeOwned>(operation: &str, answer: &[u8]) -> Resu
     })
 }
 
+/// Sets the deadline and refills the fuel (when metered) before the guest runs.
+fn arm(
+    store: &mut Store<WapcState>,
+    limits: &Limits,
+    deadline_ticks: u64,
+) -> Result<(), HostError> {
+    store.set_epoch_deadline(deadline_ticks);
+    if let Some(fuel) = limits.fuel {
+        store.set_fuel(fuel).map_err(|e| HostError::Engine {
+            message: format!("{e:#}"),
+        })?;
+    }
+    Ok(())
+}
+
 /// Turns the error of a failed guest call into the precise [`HostError`].
-fn classify(error: wasmtime::Error, operation: &str, fuel: u64) -> HostError {
+fn classify(error: wasmtime::Error, operation: &str, limits: &Limits) -> HostError {
     let operation = operation.to_owned();
     if let Some(hit) = error.downcast_ref::<MemoryLimitHit>() {
         return HostError::MemoryLimit {
@@ -323,7 +336,11 @@ fn classify(error: wasmtime::Error, operation: &str, fuel: u64) -> HostError {
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => HostError::FuelExhausted {
             operation,
-            budget: fuel,
+            budget: limits.fuel.unwrap_or_default(),
+        },
+        Some(Trap::Interrupt) => HostError::Timeout {
+            operation,
+            timeout: limits.timeout,
         },
         Some(trap) => HostError::Trap {
             operation,

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Every module runs with an empty WASI preview1 context (no environment, arguments, preopened
-//! directories or inherited stdio), a fuel budget refilled before each call, and a memory cap.
+//! directories or inherited stdio), a deadline renewed before each call (and a fuel budget if asked
+//! for), and a memory cap.
 
 mod capabilities;
 mod error;
@@ -34,7 +35,7 @@ pub use capabilities::{
 /// The answers, in Kubewarden's wire format: the SDK's own types.
 pub use custody_sdk::policy::{SettingsValidation, ValidationResponse};
 pub use error::HostError;
-pub use host::{Host, Limits};
+pub use host::{Host, Limits, EPOCH_TICK};
 pub use instance::PolicyInstance;
 pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
 pub use patch::json_patch;

@@ -196,7 +196,7 @@ fn guest_errors_are_reported_without_poisoning() -> TestResult {
 #[test]
 fn an_infinite_loop_is_stopped_by_fuel_and_poisons_the_instance() -> TestResult {
     let host = Host::new(Limits {
-        fuel: 1_000_000,
+        fuel: Some(1_000_000),
         ..Limits::default()
     })?;
     let mut policy = instance(
@@ -217,6 +217,28 @@ fn an_infinite_loop_is_stopped_by_fuel_and_poisons_the_instance() -> TestResult 
     assert!(
         matches!(later, Err(HostError::Poisoned { ref operation, .. }) if operation == "validate_settings")
     );
+    Ok(())
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_deadline() -> TestResult {
+    let host = Host::new(Limits {
+        timeout: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    })?;
+    let mut policy = instance(
+        &host,
+        "loop",
+        &guest("(loop $forever (br $forever)) (i32.const 1)"),
+    )?;
+    match policy.call("validate", b"{}") {
+        Err(HostError::Timeout { operation, timeout }) => {
+            assert_eq!(operation, "validate");
+            assert_eq!(timeout, std::time::Duration::from_millis(50));
+        }
+        other => return Err(format!("expected Timeout, got {other:?}").into()),
+    }
+    assert!(policy.is_poisoned());
     Ok(())
 }
 
