@@ -138,12 +138,8 @@ impl Digest {
                 algorithm: algorithm.to_owned(),
             });
         };
-        let lower_hex = |c: char| matches!(c, '0'..='9' | 'a'..='f');
-        if let Some((position, character)) = encoded
-            .bytes()
-            .any(|b| !lower_hex(char::from(b)))
-            .then(|| encoded.chars().enumerate().find(|&(_, c)| !lower_hex(c)))
-            .flatten()
+        if let Some((position, character)) =
+            first_disallowed(encoded, |_, c| matches!(c, '0'..='9' | 'a'..='f'))
         {
             return Err(ReferenceError::InvalidDigestCharacter {
                 digest: s.to_owned(),
@@ -232,12 +228,7 @@ impl ImageRef {
         if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
             return Err(ReferenceError::SurroundingWhitespace);
         }
-        if let Some((position, character)) = s
-            .bytes()
-            .any(|b| !b.is_ascii_graphic())
-            .then(|| s.chars().enumerate().find(|&(_, c)| !c.is_ascii_graphic()))
-            .flatten()
-        {
+        if let Some((position, character)) = first_disallowed(s, |_, c| c.is_ascii_graphic()) {
             return Err(ReferenceError::InvalidCharacter {
                 character,
                 position,
@@ -361,11 +352,6 @@ impl ImageRef {
         pinned.original = pinned.to_string();
         pinned
     }
-
-    /// The name without tag or digest; the same as [`name`](Self::name).
-    pub fn without_tag_or_digest(&self) -> String {
-        self.name()
-    }
 }
 
 impl fmt::Display for ImageRef {
@@ -479,15 +465,7 @@ fn validate_domain_component(component: &str) -> Result<(), String> {
             "empty domain component (two dots in a row, or a leading or trailing dot)".to_owned(),
         );
     }
-    if let Some(c) = component
-        .bytes()
-        .any(|b| !b.is_ascii_alphanumeric() && b != b'-')
-        .then(|| {
-            component
-                .chars()
-                .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
-        })
-        .flatten()
+    if let Some((_, c)) = first_disallowed(component, |_, c| c.is_ascii_alphanumeric() || c == '-')
     {
         return Err(format!(
             "character '{}' is not allowed in a host name",
@@ -587,7 +565,7 @@ pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
     if tag.is_empty() {
         return Err(ReferenceError::EmptyTag);
     }
-    // Callers have checked the reference is ASCII; count characters anyway for messages.
+    // Settings pass tags that nothing has checked yet: count characters, cheaply when ASCII.
     let length = if tag.is_ascii() {
         tag.len()
     } else {
@@ -600,26 +578,30 @@ pub fn validate_tag(tag: &str) -> Result<(), ReferenceError> {
             max: MAX_TAG_LENGTH,
         });
     }
-    let valid = |position: usize, c: char| {
+    match first_disallowed(tag, |position, c| {
         c.is_ascii_alphanumeric() || c == '_' || (position > 0 && matches!(c, '.' | '-'))
-    };
-    if tag
-        .bytes()
+    }) {
+        Some((position, character)) => Err(ReferenceError::InvalidTag {
+            tag: tag.to_owned(),
+            character,
+            position,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first character of `s` that `allowed` (given its position in characters) rejects.
+///
+/// Every image of every request goes through these checks, so the bytes are scanned first and
+/// characters are decoded only when something is wrong (non-ASCII bytes always are).
+fn first_disallowed(s: &str, allowed: impl Fn(usize, char) -> bool) -> Option<(usize, char)> {
+    if s.bytes()
         .enumerate()
-        .all(|(i, b)| valid(i, char::from(b)))
+        .all(|(i, b)| b.is_ascii() && allowed(i, char::from(b)))
     {
-        return Ok(());
+        return None;
     }
-    for (position, character) in tag.chars().enumerate() {
-        if !valid(position, character) {
-            return Err(ReferenceError::InvalidTag {
-                tag: tag.to_owned(),
-                character,
-                position,
-            });
-        }
-    }
-    Ok(())
+    s.chars().enumerate().find(|&(i, c)| !allowed(i, c))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -958,11 +940,6 @@ mod tests {
                 "{why}: digest of {input:?}"
             );
             assert_eq!(r.name(), format!("{domain}/{path}"), "{why}: name");
-            assert_eq!(
-                r.without_tag_or_digest(),
-                r.name(),
-                "{why}: without_tag_or_digest"
-            );
             assert_eq!(input.parse::<ImageRef>().unwrap(), r, "{why}: FromStr");
         }
     }
