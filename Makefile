@@ -5,6 +5,10 @@
 POLICIES  := require-digest ban-latest
 WASM_TARGET := wasm32-wasip1
 WASM_DIR  := target/$(WASM_TARGET)/wasm
+# Gatekeeper-mode builds (OPA wasm ABI): no WASI, memory imported (see .cargo/config.toml).
+OPA_TARGET := wasm32-unknown-unknown
+OPA_DIR   := target/$(OPA_TARGET)/wasm
+comma := ,
 DIST      := dist
 CUSTODY   := target/release/custody
 # Debian's binaryen 108 needs the features Rust's wasm output uses spelled out (see README).
@@ -17,15 +21,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 all: modules examples
 	@echo
-	@echo "Policy modules (waPC, annotated with their metadata):"
-	@for p in $(POLICIES); do printf '  %-40s %7d bytes\n' "$(DIST)/$$p.wasm" $$(stat -c %s $(DIST)/$$p.wasm); done
+	@echo "Policy modules (annotated with their metadata): waPC, and Gatekeeper mode (OPA ABI):"
+	@for p in $(POLICIES); do for f in $$p.wasm $$p.gatekeeper.wasm; do \
+	  printf '  %-40s %7d bytes\n' "$(DIST)/$$f" $$(stat -c %s $(DIST)/$$f); done; done
 	@echo
 	@echo "Next: evaluate a request    $(CUSTODY) eval --policy $(DIST)/ban-latest.wasm --request policies/ban-latest/fixtures/pod_create_mixed.json"
 	@echo "      check your manifests  $(CUSTODY) check --policies $(DIST) path/to/manifests.yaml"
 	@echo "      run the tests         make test"
 
 setup:
-	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@for t in $(WASM_TARGET) $(OPA_TARGET); do rustup target list --installed | grep -qx $$t || rustup target add $$t; done
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
@@ -33,29 +38,39 @@ setup:
 cli: setup
 	cargo build --release -p custody-cli
 
-# Build each policy for wasm32-wasip1 (size profile), optimise with wasm-opt, then annotate it with
-# its metadata.yml and README as `kwctl annotate` does.
+# Build each policy twice (size profile): for wasm32-wasip1 (waPC) and, with its `gatekeeper`
+# feature, for wasm32-unknown-unknown (OPA ABI). Optimise each with wasm-opt, then annotate it with
+# its metadata.yml and README as `kwctl annotate` does (--gatekeeper: the metadata variant for
+# that mode, and the OPA ABI version globals): dist/<policy>.wasm, dist/<policy>.gatekeeper.wasm.
 modules: setup cli
 	@mkdir -p $(DIST)
 	cargo build --profile wasm --target $(WASM_TARGET) $(addprefix -p ,$(POLICIES))
+	cargo build --profile wasm --target $(OPA_TARGET) $(addprefix -p ,$(POLICIES)) \
+	  --features $(subst $(eval) ,$(comma),$(addsuffix /gatekeeper,$(POLICIES)))
 	@set -e; for p in $(POLICIES); do \
-	  raw=$(WASM_DIR)/$$(echo $$p | tr - _).wasm; \
-	  wasm-opt $(WASM_OPT_FLAGS) $$raw -o $(DIST)/$$p.opt.wasm; \
-	  $(CUSTODY) annotate --metadata policies/$$p/metadata.yml --readme policies/$$p/README.md \
-	    --output $(DIST)/$$p.wasm $(DIST)/$$p.opt.wasm; \
-	  rm $(DIST)/$$p.opt.wasm; \
-	  echo "$$p: $$(stat -c %s $$raw) bytes built, $$(stat -c %s $(DIST)/$$p.wasm) bytes optimised and annotated"; \
+	  for build in wapc gatekeeper; do \
+	    if [ $$build = wapc ]; then raw=$(WASM_DIR)/$${p//-/_}.wasm; out=$(DIST)/$$p.wasm; flag=; \
+	    else raw=$(OPA_DIR)/$${p//-/_}.wasm; out=$(DIST)/$$p.gatekeeper.wasm; flag=--gatekeeper; fi; \
+	    wasm-opt $(WASM_OPT_FLAGS) $$raw -o $$out.opt; \
+	    $(CUSTODY) annotate $$flag --metadata policies/$$p/metadata.yml --readme policies/$$p/README.md \
+	      --output $$out $$out.opt; \
+	    rm $$out.opt; \
+	    echo "$$p ($$build): $$(stat -c %s $$raw) bytes built, $$(stat -c %s $$out) bytes optimised and annotated"; \
+	  done; \
 	done
 
 # The shift-left gate on the example manifests: those under allowed/ must pass, those under
 # denied/ must be denied (custody check exits 1 on a denial).
 examples: modules
-	@echo "== custody check: manifests that pass =="
-	$(CUSTODY) check --policies $(DIST) examples/allowed/*.yaml
-	@echo
-	@echo "== custody check: manifests that are denied, by design =="
-	@$(CUSTODY) check --policies $(DIST) examples/denied/*.yaml; status=$$?; \
-	  if [ $$status -ne 1 ]; then echo "expected denials (exit 1), got exit $$status"; exit 1; fi
+	@set -e; for abi in kubewarden gatekeeper; do \
+	  echo "== custody check --abi $$abi: manifests that pass =="; \
+	  $(CUSTODY) check --abi $$abi --policies $(DIST) examples/allowed/*.yaml; \
+	  echo; \
+	  echo "== custody check --abi $$abi: manifests that are denied, by design =="; \
+	  status=0; $(CUSTODY) check --abi $$abi --policies $(DIST) examples/denied/*.yaml || status=$$?; \
+	  if [ $$status -ne 1 ]; then echo "expected denials (exit 1), got exit $$status"; exit 1; fi; \
+	  echo; \
+	done
 
 # The example gate runs the CLI end to end over the real modules (allowed pass, denied are denied).
 test: modules examples
@@ -63,6 +78,8 @@ test: modules examples
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
+	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
+	  --features custody-sdk/gatekeeper,$(subst $(eval) ,$(comma),$(addsuffix /gatekeeper,$(POLICIES))) -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules

@@ -35,15 +35,29 @@ pub struct Args {
     /// Where to write the annotated module.
     #[arg(long, short, value_name = "WASM")]
     output: PathBuf,
+    /// The module is the Gatekeeper-mode (OPA wasm ABI) build.
+    #[arg(long)]
+    gatekeeper: bool,
     /// The module to annotate.
     #[arg(value_name = "WASM")]
     input: PathBuf,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let wasm = std::fs::read(&args.input)
+    let mut wasm = std::fs::read(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut metadata = input::read_document(&args.metadata)?;
+    if args.gatekeeper {
+        let fields = metadata
+            .as_object_mut()
+            .ok_or_else(|| anyhow!("the metadata must be a mapping"))?;
+        fields.insert("executionMode".to_owned(), Value::from("gatekeeper"));
+        fields.insert("mutating".to_owned(), Value::from(false));
+        fields.remove("hostCapabilities");
+        fields.remove("contextAwareResources");
+        wasm = set_opa_abi_globals(&wasm)
+            .with_context(|| format!("cannot read {} as a wasm module", args.input.display()))?;
+    }
     let mode = check_metadata(&metadata)
         .with_context(|| format!("invalid metadata in {}", args.metadata.display()))?;
     let fields = metadata
@@ -150,14 +164,23 @@ fn check_module(host: &custody_host::Host, name: &str, wasm: &[u8], mode: &str) 
     Ok(())
 }
 
-/// A copy of `wasm` without any custom section called `name`, with a new one holding `content`
-/// appended.
-fn replace_custom_section(wasm: &[u8], name: &str, content: &[u8]) -> Result<Vec<u8>> {
+/// What to do with one section of a module.
+enum SectionEdit {
+    Keep,
+    Drop,
+    Replace(Vec<u8>),
+}
+
+/// A copy of `wasm` with each section kept, dropped or replaced as `edit(id, body)` says.
+fn edit_sections(
+    wasm: &[u8],
+    mut edit: impl FnMut(u8, &[u8]) -> Result<SectionEdit>,
+) -> Result<Vec<u8>> {
     const HEADER: &[u8; 8] = b"\0asm\x01\0\0\0";
     if wasm.get(..8) != Some(HEADER.as_slice()) {
         bail!("not a WebAssembly core module (bad magic number or version)");
     }
-    let mut out = Vec::with_capacity(wasm.len() + content.len() + name.len() + 16);
+    let mut out = Vec::with_capacity(wasm.len());
     out.extend_from_slice(HEADER);
     let mut rest = wasm.get(8..).unwrap_or_default();
     while let Some((&id, after_id)) = rest.split_first() {
@@ -168,27 +191,157 @@ fn replace_custom_section(wasm: &[u8], name: &str, content: &[u8]) -> Result<Vec
             .and_then(|size| header_len.checked_add(size))
             .and_then(|end| rest.split_at_checked(end))
             .ok_or_else(|| anyhow!("truncated section (id {id}, {size} bytes)"))?;
-        let body = section.get(header_len..).unwrap_or_default();
-        let drop = id == 0 && {
-            let (name_len, after_len) = read_leb_u32(body)?;
-            after_len.get(..usize::try_from(name_len)?) == Some(name.as_bytes())
-        };
-        if !drop {
-            out.extend_from_slice(section);
+        match edit(id, section.get(header_len..).unwrap_or_default())? {
+            SectionEdit::Keep => out.extend_from_slice(section),
+            SectionEdit::Drop => {}
+            SectionEdit::Replace(body) => push_section(&mut out, id, &body)?,
         }
         rest = next;
     }
+    Ok(out)
+}
+
+fn push_section(out: &mut Vec<u8>, id: u8, body: &[u8]) -> Result<()> {
+    out.push(id);
+    write_leb_u32(
+        out,
+        u32::try_from(body.len()).context("section too large for a wasm module")?,
+    );
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// A copy of `wasm` without any custom section called `name`, with a new one holding `content`
+/// appended.
+fn replace_custom_section(wasm: &[u8], name: &str, content: &[u8]) -> Result<Vec<u8>> {
+    let mut out = edit_sections(wasm, |id, body| {
+        if id != 0 {
+            return Ok(SectionEdit::Keep);
+        }
+        let (name_len, after_len) = read_leb_u32(body)?;
+        Ok(
+            if after_len.get(..usize::try_from(name_len)?) == Some(name.as_bytes()) {
+                SectionEdit::Drop
+            } else {
+                SectionEdit::Keep
+            },
+        )
+    })?;
     let mut payload = Vec::with_capacity(name.len() + content.len() + 5);
     write_leb_u32(&mut payload, u32::try_from(name.len())?);
     payload.extend_from_slice(name.as_bytes());
     payload.extend_from_slice(content);
-    out.push(0);
-    write_leb_u32(
-        &mut out,
-        u32::try_from(payload.len()).context("the metadata is too large for a wasm section")?,
-    );
-    out.extend_from_slice(&payload);
+    push_section(&mut out, 0, &payload).context("the metadata is too large")?;
     Ok(out)
+}
+
+/// The OPA wasm ABI's version globals.
+const OPA_ABI_GLOBALS: [&str; 2] = ["opa_wasm_abi_version", "opa_wasm_abi_minor_version"];
+
+/// Sets the OPA ABI version globals of a module built with custody's SDK.
+///
+/// Stable Rust cannot define a wasm global: the SDK declares `opa_wasm_abi_version` and
+/// `opa_wasm_abi_minor_version` as exported statics, which the linker exports as immutable
+/// globals holding the statics' *addresses*, while hosts read the globals' *values*. Each such
+/// global whose value is the address of four bytes of an active data segment is set to the i32
+/// stored there. Globals that already hold the version (modules built by `opa build`) point into
+/// no data segment and are left alone.
+fn set_opa_abi_globals(wasm: &[u8]) -> Result<Vec<u8>> {
+    use wasmparser::{DataKind, ExternalKind, Operator, Parser, Payload, TypeRef};
+
+    let const_i32 = |expr: &wasmparser::ConstExpr<'_>| -> Option<i32> {
+        let mut ops = expr.get_operators_reader();
+        match (ops.read().ok()?, ops.read().ok()?) {
+            (Operator::I32Const { value }, Operator::End) => Some(value),
+            _ => None,
+        }
+    };
+    let mut imported_globals = 0u32;
+    let mut exported = Vec::new();
+    let mut globals = Vec::new(); // (entry bytes, immutable i32 value)
+    let mut segments = Vec::new(); // (address, bytes)
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, TypeRef::Global(_)) {
+                        imported_globals += 1;
+                    }
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    if export.kind == ExternalKind::Global && OPA_ABI_GLOBALS.contains(&export.name)
+                    {
+                        exported.push(export.index);
+                    }
+                }
+            }
+            Payload::GlobalSection(reader) => {
+                let end = reader.range().end;
+                let entries: Vec<_> = reader.into_iter_with_offsets().collect::<Result<_, _>>()?;
+                for (i, (start, global)) in entries.iter().enumerate() {
+                    let stop = entries.get(i + 1).map_or(end, |(next, _)| *next);
+                    let bytes = wasm
+                        .get(*start..stop)
+                        .ok_or_else(|| anyhow!("global {i} lies outside the module"))?;
+                    let value = (!global.ty.mutable
+                        && global.ty.content_type == wasmparser::ValType::I32)
+                        .then(|| const_i32(&global.init_expr))
+                        .flatten();
+                    globals.push((bytes, value));
+                }
+            }
+            Payload::DataSection(reader) => {
+                for data in reader {
+                    let data = data?;
+                    if let DataKind::Active { offset_expr, .. } = &data.kind {
+                        if let Some(address) = const_i32(offset_expr) {
+                            segments.push((address as u32, data.data));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let stored_at = |address: u32| -> Option<i32> {
+        segments.iter().find_map(|(base, bytes)| {
+            let offset = usize::try_from(address.checked_sub(*base)?).ok()?;
+            let word: [u8; 4] = bytes.get(offset..offset.checked_add(4)?)?.try_into().ok()?;
+            Some(i32::from_le_bytes(word))
+        })
+    };
+    let mut changed = false;
+    let mut body = Vec::new();
+    write_leb_u32(&mut body, u32::try_from(globals.len())?);
+    for (index, (bytes, value)) in globals.iter().enumerate() {
+        let index = u32::try_from(index)? + imported_globals;
+        match value
+            .filter(|_| exported.contains(&index))
+            .and_then(|a| stored_at(a as u32))
+        {
+            Some(stored) => {
+                // i32, immutable, `i32.const <stored>; end`
+                body.extend_from_slice(&[0x7f, 0x00, 0x41]);
+                write_leb_i32(&mut body, stored);
+                body.push(0x0b);
+                changed = true;
+            }
+            None => body.extend_from_slice(bytes),
+        }
+    }
+    if !changed {
+        return Ok(wasm.to_vec());
+    }
+    edit_sections(wasm, |id, _| {
+        Ok(if id == 6 {
+            SectionEdit::Replace(body.clone())
+        } else {
+            SectionEdit::Keep
+        })
+    })
 }
 
 /// Decodes an unsigned LEB128 u32; returns it and the bytes after it.
@@ -206,6 +359,20 @@ fn read_leb_u32(bytes: &[u8]) -> Result<(u32, &[u8])> {
         }
     }
     bail!("truncated or overlong LEB128 value")
+}
+
+/// Encodes a signed LEB128 i32 (the immediate of `i32.const`).
+fn write_leb_i32(out: &mut Vec<u8>, mut value: i32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        let done = (value == 0 && byte & 0x40 == 0) || (value == -1 && byte & 0x40 != 0);
+        if done {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
 }
 
 fn write_leb_u32(out: &mut Vec<u8>, mut value: u32) {

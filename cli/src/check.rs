@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use custody_host::{
-    json_patch, Host, NoCapabilities, PolicyInstance, PolicyModule, ValidationResponse,
+    json_patch, Abi, Host, NoCapabilities, PolicyInstance, PolicyModule, ValidationResponse,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -32,7 +32,8 @@ const EXIT_DENIED: u8 = 1;
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// A policy module (.wasm) or a directory of them (every *.wasm, sorted); repeatable.
-    /// A policy's name is its file stem.
+    /// A policy's name is its file stem (without `.gatekeeper`). From a directory, only the
+    /// modules of the --abi build are taken.
     #[arg(
         long = "policies",
         short = 'p',
@@ -43,6 +44,10 @@ pub struct Args {
     /// Settings for one policy, JSON or YAML (default: `{}`); repeatable.
     #[arg(long = "settings", short = 's', value_name = "POLICY=FILE", value_parser = parse_settings_flag)]
     settings: Vec<(String, PathBuf)>,
+    /// Which build of the policies to run: waPC modules (kubewarden) or OPA-ABI modules in
+    /// Gatekeeper's contract (gatekeeper, which cannot mutate: a tag to pin is a denial).
+    #[arg(long, value_enum, default_value = "kubewarden")]
+    abi: input::AbiFlag,
     /// Print the policies' log messages on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -67,7 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         resources.extend(read_manifest(manifest)?);
     }
     let host = input::host()?;
-    let mut policies = load_policies(&host, &args.policies)?;
+    let mut policies = load_policies(&host, &args.policies, args.abi)?;
     let mut settings_error = false;
     apply_settings(&mut policies, &args.settings)?;
     for policy in &mut policies {
@@ -276,8 +281,8 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-fn load_policies(host: &Host, paths: &[PathBuf]) -> Result<Vec<Policy>> {
-    let mut files = Vec::new();
+fn load_policies(host: &Host, paths: &[PathBuf], abi: input::AbiFlag) -> Result<Vec<Policy>> {
+    let mut policies: Vec<Policy> = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
@@ -291,40 +296,57 @@ fn load_policies(host: &Host, paths: &[PathBuf]) -> Result<Vec<Policy>> {
                     found.push(entry_path);
                 }
             }
-            if found.is_empty() {
-                bail!("no *.wasm policy in directory {}", path.display());
-            }
             found.sort();
-            files.extend(found);
+            let before = policies.len();
+            for file in found {
+                // Each module is compiled once per run.
+                let module = input::load_policy(host, &file)?;
+                if module.abi() == abi.abi() {
+                    add_policy(host, &mut policies, file, module)?;
+                }
+            }
+            if policies.len() == before {
+                bail!(
+                    "no {} policy module (*.wasm) in directory {}",
+                    abi.abi(),
+                    path.display()
+                );
+            }
         } else {
-            files.push(path.clone());
+            let module = input::load_policy(host, path)?;
+            input::expect_abi(&module, path, abi)?;
+            add_policy(host, &mut policies, path.clone(), module)?;
         }
-    }
-
-    let mut policies: Vec<Policy> = Vec::new();
-    for path in files {
-        // Each module is compiled once per run.
-        let module = input::load_policy(host, &path)?;
-        let name = module.name().to_owned();
-        if let Some(other) = policies.iter().find(|p| p.name == name) {
-            bail!(
-                "two policies are named {name}: {} and {}",
-                other.path.display(),
-                path.display()
-            );
-        }
-        let instance = PolicyInstance::new(host, &module, Box::new(NoCapabilities))
-            .with_context(|| format!("cannot start policy {}", path.display()))?;
-        policies.push(Policy {
-            name,
-            path,
-            module,
-            instance: Some(instance),
-            settings: Value::Object(serde_json::Map::new()),
-            settings_ok: true,
-        });
     }
     Ok(policies)
+}
+
+fn add_policy(
+    host: &Host,
+    policies: &mut Vec<Policy>,
+    path: PathBuf,
+    module: PolicyModule,
+) -> Result<()> {
+    let stem = module.name();
+    let name = stem.strip_suffix(".gatekeeper").unwrap_or(stem).to_owned();
+    if let Some(other) = policies.iter().find(|p| p.name == name) {
+        bail!(
+            "two policies are named {name}: {} and {}",
+            other.path.display(),
+            path.display()
+        );
+    }
+    let instance = PolicyInstance::new(host, &module, Box::new(NoCapabilities))
+        .with_context(|| format!("cannot start policy {}", path.display()))?;
+    policies.push(Policy {
+        name,
+        path,
+        module,
+        instance: Some(instance),
+        settings: Value::Object(serde_json::Map::new()),
+        settings_ok: true,
+    });
+    Ok(())
 }
 
 fn apply_settings(policies: &mut [Policy], settings: &[(String, PathBuf)]) -> Result<()> {
@@ -351,11 +373,15 @@ enum Verdict {
 }
 
 impl Policy {
-    /// Runs `validate_settings`; on rejection the policy is left out of the run.
+    /// Runs `validate_settings`; on rejection the policy is left out of the run. (Gatekeeper-mode
+    /// modules have no such check: invalid parameters are a violation of every request.)
     fn check_settings(&mut self, verbose: bool) -> Result<(), String> {
         let Some(instance) = self.instance.as_mut() else {
             return Err("the policy could not be started".to_owned());
         };
+        if instance.abi() == Abi::Opa {
+            return Ok(());
+        }
         let answer = instance.validate_settings(&self.settings);
         print_logs(&self.name, instance, verbose);
         match answer {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use custody_host::{
-    json_patch, Capabilities, NoCapabilities, PolicyInstance, ScriptedCapabilities,
+    json_patch, Abi, Capabilities, NoCapabilities, PolicyInstance, ScriptedCapabilities,
+    ValidationResponse,
 };
 use serde_json::Value;
 
@@ -26,6 +27,11 @@ const EXIT_SETTINGS_REJECTED: u8 = 2;
 ///
 /// The settings are first checked with the policy's `validate_settings`.
 ///
+/// Gatekeeper-mode modules (OPA ABI; --abi gatekeeper, or detected from the module) get
+/// `{"review": <request>, "parameters": <settings>}`; there is no separate settings check in that
+/// mode (invalid parameters are a violation), and the output adds the Gatekeeper `violations`
+/// (`msg`, `details`) to the same ValidationResponse fields.
+///
 /// Exit status: 0 the policy answered (accepted or not); 1 the policy could not be run (host
 /// error, unreadable input); 2 the policy rejected the settings (message on stderr).
 #[derive(Debug, clap::Args)]
@@ -44,6 +50,9 @@ pub struct Args {
     /// `{"namespace", "operation", "request", "response" | "error"}` (default: every call fails).
     #[arg(long, value_name = "JSON")]
     capabilities: Option<PathBuf>,
+    /// The module's ABI (default: detected from the module); an error if the module is not of it.
+    #[arg(long, value_enum)]
+    abi: Option<input::AbiFlag>,
     /// Print the policy's log messages on stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -62,8 +71,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let host = input::host()?;
     let module = input::load_policy(&host, &args.policy)?;
+    if let Some(abi) = args.abi {
+        input::expect_abi(&module, &args.policy, abi)?;
+    }
     let mut policy = PolicyInstance::new(&host, &module, capabilities)
         .with_context(|| format!("cannot start policy {}", args.policy.display()))?;
+    if module.abi() == Abi::Opa {
+        let violations = policy.gatekeeper(&request, &settings);
+        print_logs(&mut policy, args.verbose);
+        let violations = violations.context("cannot evaluate the request")?;
+        let mut output = serde_json::to_value(ValidationResponse::from_gatekeeper(&violations))
+            .context("cannot encode the response")?;
+        if let Value::Object(fields) = &mut output {
+            fields.insert(
+                "violations".to_owned(),
+                serde_json::to_value(&violations).context("cannot encode the violations")?,
+            );
+        }
+        return print_json(&output);
+    }
 
     let validation = policy.validate_settings(&settings);
     print_logs(&mut policy, args.verbose);
@@ -88,8 +114,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Value::Array(json_patch(original, mutated)),
         );
     }
+    print_json(&output)
+}
+
+fn print_json(output: &Value) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, &output).context("cannot write the response")?;
+    serde_json::to_writer_pretty(&mut stdout, output).context("cannot write the response")?;
     writeln!(stdout).context("cannot write the response")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use custody_host::{Host, Limits, PolicyModule};
+use clap::ValueEnum;
+use custody_host::{Abi, Host, Limits, PolicyModule};
 use serde_json::Value;
 
 /// Reads one JSON or YAML document: `.json` as JSON, `.yaml`/`.yml` as YAML, anything else as
@@ -39,6 +40,42 @@ pub fn host() -> Result<Host> {
 pub fn load_policy(host: &Host, path: &Path) -> Result<PolicyModule> {
     PolicyModule::from_file(host, path)
         .with_context(|| format!("cannot load policy {}", path.display()))
+}
+
+/// The `--abi` flag: which build of a policy to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AbiFlag {
+    /// waPC modules (Kubewarden's `kubewarden-wapc` mode).
+    Kubewarden,
+    /// OPA-ABI modules in Gatekeeper's contract (Kubewarden's `gatekeeper` mode, OPA wasm SDKs).
+    Gatekeeper,
+}
+
+impl AbiFlag {
+    /// The host ABI this flag selects.
+    pub fn abi(self) -> Abi {
+        match self {
+            Self::Kubewarden => Abi::Wapc,
+            Self::Gatekeeper => Abi::Opa,
+        }
+    }
+}
+
+/// Fails unless `module` is of the ABI `--abi` asked for.
+pub fn expect_abi(module: &PolicyModule, path: &Path, wanted: AbiFlag) -> Result<()> {
+    if module.abi() != wanted.abi() {
+        bail!(
+            "{} is a {} module, not a {} one (--abi {})",
+            path.display(),
+            module.abi(),
+            wanted.abi(),
+            wanted
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 /// Makes guest-controlled text safe to print on a terminal: control characters (escape sequences,

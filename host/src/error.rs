@@ -36,13 +36,6 @@ pub enum HostError {
         /// The module's name.
         module: String,
     },
-    /// The module's ABI is recognised but this host cannot run it yet.
-    UnsupportedAbi {
-        /// The module's name.
-        module: String,
-        /// The detected ABI.
-        abi: Abi,
-    },
     /// The `io.kubewarden.metadata` custom section is not valid JSON.
     Metadata {
         /// The module's name.
@@ -141,6 +134,14 @@ pub enum HostError {
         /// What was wrong (e.g. the JSON parse error).
         message: String,
     },
+    /// The operation belongs to the other ABI (e.g. `validate_settings`, a waPC operation, asked
+    /// of an OPA-ABI module).
+    NotForAbi {
+        /// The operation.
+        operation: String,
+        /// The module's ABI.
+        abi: Abi,
+    },
     /// An earlier call trapped, leaving the guest in an unknown state: this instance refuses
     /// further calls. Create a new [`crate::PolicyInstance`].
     Poisoned {
@@ -163,9 +164,6 @@ impl fmt::Display for HostError {
                 f,
                 "module {module} is not a policy: it exports neither `__guest_call` (waPC) nor `opa_*` functions (OPA)"
             ),
-            Self::UnsupportedAbi { module, abi } => {
-                write!(f, "module {module} uses the {abi} ABI, which this host does not run yet")
-            }
             Self::Metadata { module, message } => write!(
                 f,
                 "module {module} has an invalid `io.kubewarden.metadata` section: {message}"
@@ -225,6 +223,16 @@ impl fmt::Display for HostError {
             Self::BadResponse { operation, message } => {
                 write!(f, "the policy's answer to {operation} is malformed: {message}")
             }
+            Self::NotForAbi { operation, abi } => match abi {
+                Abi::Opa => write!(
+                    f,
+                    "{operation} is a waPC operation; this module uses the OPA ABI (Gatekeeper mode), where parameters are checked during evaluation"
+                ),
+                Abi::Wapc => write!(
+                    f,
+                    "{operation} is an OPA ABI operation; this module uses waPC"
+                ),
+            },
             Self::Poisoned { operation, cause } => write!(
                 f,
                 "cannot run {operation}: the policy instance is unusable after an earlier failure ({cause}); create a new instance"
@@ -256,6 +264,7 @@ impl HostError {
             | Self::ResponseTooLarge { operation, .. }
             | Self::PayloadTooLarge { operation, .. }
             | Self::BadResponse { operation, .. }
+            | Self::NotForAbi { operation, .. }
             | Self::Poisoned { operation, .. } => Some(operation),
             _ => None,
         }

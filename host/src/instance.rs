@@ -1,4 +1,4 @@
-//! An instantiated waPC policy, reused for many calls.
+//! An instantiated policy (waPC or OPA ABI), reused for many calls.
 
 use std::fmt;
 
@@ -7,10 +7,11 @@ use serde_json::Value;
 use wasmtime::{Instance, Store, Trap, TypedFunc};
 use wasmtime_wasi::I32Exit;
 
+use crate::opa::{self, OpaGuest};
 use crate::wapc::{GuestFault, MemoryLimitHit, WapcState};
 use crate::{
-    Abi, Capabilities, Host, HostError, Limits, PolicyModule, SettingsValidation,
-    ValidationResponse,
+    Abi, Capabilities, GatekeeperResult, GatekeeperViolation, Host, HostError, Limits,
+    PolicyModule, SettingsValidation, ValidationResponse,
 };
 
 /// Exported functions run once after instantiation, in this order, when present.
@@ -18,6 +19,11 @@ use crate::{
 const INITIALISERS: [&str; 3] = ["_start", "_initialize", "wapc_init"];
 
 /// A policy instantiated once and called many times ("warm" calls).
+///
+/// Both ABIs answer [`PolicyInstance::validate`] (an OPA-ABI module's violations become a
+/// rejection whose message has one line per violation, as Kubewarden's `gatekeeper` mode joins
+/// them); the waPC operations (`validate_settings`, `protocol_version`, raw calls) and the OPA
+/// evaluation ([`PolicyInstance::gatekeeper`]) are each refused by the other ABI.
 ///
 /// The deadline (and fuel, when metered) is renewed before every call. A call that traps
 /// (deadline passed, fuel exhausted, memory limit, guest
@@ -27,7 +33,7 @@ const INITIALISERS: [&str; 3] = ["_start", "_initialize", "wapc_init"];
 pub struct PolicyInstance {
     store: Store<WapcState>,
     instance: Instance,
-    guest_call: TypedFunc<(i32, i32), i32>,
+    guest: Guest,
     module_name: String,
     limits: Limits,
     deadline_ticks: u64,
@@ -46,27 +52,37 @@ impl fmt::Debug for PolicyInstance {
     }
 }
 
+/// How the instance is called.
+enum Guest {
+    /// `__guest_call`.
+    Wapc(TypedFunc<(i32, i32), i32>),
+    /// The OPA ABI's exports.
+    Opa(Box<OpaGuest>),
+}
+
 #[derive(Serialize)]
 struct ValidatePayload<'a> {
     request: &'a Value,
     settings: &'a Value,
 }
 
+#[derive(Serialize)]
+struct GatekeeperInput<'a> {
+    review: &'a Value,
+    parameters: &'a Value,
+}
+
 impl PolicyInstance {
     /// Instantiates `module` and runs its initialisers (`_start` / `_initialize`, then
-    /// `wapc_init`). Host calls from the guest are answered by `caps`.
+    /// `wapc_init`); for an OPA-ABI module, gives it its memory (`env.memory`,
+    /// [`crate::OPA_MEMORY_PAGES`] pages), checks the ABI version and loads an empty `data`. Host calls
+    /// from a waPC guest are answered by `caps` (OPA-ABI modules have no host capabilities).
     pub fn new(
         host: &Host,
         module: &PolicyModule,
         caps: Box<dyn Capabilities>,
     ) -> Result<Self, HostError> {
         let name = module.name();
-        if module.abi() != Abi::Wapc {
-            return Err(HostError::UnsupportedAbi {
-                module: name.to_owned(),
-                abi: module.abi(),
-            });
-        }
         let limits = host.limits();
         let mut store = Store::new(host.engine(), WapcState::new(limits, caps));
         store.limiter(|state| &mut state.limiter);
@@ -75,12 +91,26 @@ impl PolicyInstance {
         arm(&mut store, &limits, deadline_ticks)?;
         store.data_mut().begin_call("instantiate");
 
-        let instance = match host.linker().instantiate(&mut store, module.module()) {
+        let opa_linker;
+        let linker = match module.abi() {
+            Abi::Wapc => host.linker(),
+            Abi::Opa => {
+                opa_linker =
+                    opa::linker(host.engine(), &mut store, module.module()).map_err(|e| {
+                        HostError::Instantiate {
+                            module: name.to_owned(),
+                            message: format!("cannot provide the OPA imports: {e:#}"),
+                        }
+                    })?;
+                &opa_linker
+            }
+        };
+        let instance = match linker.instantiate(&mut store, module.module()) {
             Ok(instance) => instance,
             Err(error) => {
                 // A missing import is the common case: name it precisely.
                 for import in module.module().imports() {
-                    if host.linker().get_by_import(&mut store, &import).is_none() {
+                    if linker.get_by_import(&mut store, &import).is_none() {
                         return Err(HostError::UnknownImport {
                             module: name.to_owned(),
                             import_module: import.module().to_owned(),
@@ -97,7 +127,33 @@ impl PolicyInstance {
                 });
             }
         };
-        store.data_mut().memory = instance.get_memory(&mut store, "memory");
+        if module.abi() == Abi::Opa {
+            arm(&mut store, &limits, deadline_ticks)?;
+            store.data_mut().begin_call("instantiate");
+            let guest = OpaGuest::new(&mut store, &instance).map_err(|e| {
+                match classify(e, "instantiate", &limits) {
+                    HostError::BadResponse { message, .. } | HostError::Trap { message, .. } => {
+                        HostError::Instantiate {
+                            module: name.to_owned(),
+                            message,
+                        }
+                    }
+                    other => other,
+                }
+            })?;
+            return Ok(Self::ready(
+                store,
+                instance,
+                Guest::Opa(Box::new(guest)),
+                name,
+                limits,
+                deadline_ticks,
+            ));
+        }
+
+        if store.data().memory.is_none() {
+            store.data_mut().memory = instance.get_memory(&mut store, "memory");
+        }
         let guest_call = instance
             .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
             .map_err(|e| HostError::Instantiate {
@@ -129,16 +185,62 @@ impl PolicyInstance {
             }
         }
 
-        Ok(Self {
+        Ok(Self::ready(
             store,
             instance,
-            guest_call,
+            Guest::Wapc(guest_call),
+            name,
+            limits,
+            deadline_ticks,
+        ))
+    }
+
+    fn ready(
+        store: Store<WapcState>,
+        instance: Instance,
+        guest: Guest,
+        name: &str,
+        limits: Limits,
+        deadline_ticks: u64,
+    ) -> Self {
+        Self {
+            store,
+            instance,
+            guest,
             module_name: name.to_owned(),
             limits,
             deadline_ticks,
             last_fuel_used: 0,
             poisoned: None,
-        })
+        }
+    }
+
+    /// The module's ABI.
+    pub fn abi(&self) -> Abi {
+        match self.guest {
+            Guest::Wapc(_) => Abi::Wapc,
+            Guest::Opa(_) => Abi::Opa,
+        }
+    }
+
+    /// The OPA ABI minor version the module declares (`None` for waPC modules).
+    pub fn opa_abi_minor_version(&self) -> Option<i32> {
+        match &self.guest {
+            Guest::Opa(guest) => Some(guest.minor_version),
+            Guest::Wapc(_) => None,
+        }
+    }
+
+    /// The OPA entrypoints (name to id; empty for waPC modules).
+    pub fn entrypoints(&self) -> Vec<(String, i32)> {
+        match &self.guest {
+            Guest::Opa(guest) => guest
+                .entrypoints
+                .iter()
+                .map(|(name, id)| (name.clone(), *id))
+                .collect(),
+            Guest::Wapc(_) => Vec::new(),
+        }
     }
 
     /// Calls waPC operation `operation` with `payload` and returns the guest's answer.
@@ -164,13 +266,19 @@ impl PolicyInstance {
         parse(OPERATION, &answer)
     }
 
-    /// `validate` with `{"request": request, "settings": settings}`.
+    /// `validate` with `{"request": request, "settings": settings}`; for an OPA-ABI module, the
+    /// Gatekeeper evaluation of `{"review": request, "parameters": settings}`, its violations
+    /// joined a line each.
     pub fn validate(
         &mut self,
         request: &Value,
         settings: &Value,
     ) -> Result<ValidationResponse, HostError> {
         const OPERATION: &str = "validate";
+        if let Guest::Opa(_) = self.guest {
+            let violations = self.gatekeeper(request, settings)?;
+            return Ok(ValidationResponse::from_gatekeeper(&violations));
+        }
         self.fill_payload(OPERATION, &ValidatePayload { request, settings })?;
         let answer = self.invoke(OPERATION)?;
         parse(OPERATION, &answer)
@@ -181,6 +289,45 @@ impl PolicyInstance {
         const OPERATION: &str = "validate";
         let answer = self.call(OPERATION, payload)?;
         parse(OPERATION, &answer)
+    }
+
+    /// Gatekeeper mode (OPA ABI): evaluates entrypoint 0 on `{"review": request, "parameters":
+    /// parameters}` and answers its violations (none: allowed).
+    pub fn gatekeeper(
+        &mut self,
+        request: &Value,
+        parameters: &Value,
+    ) -> Result<Vec<GatekeeperViolation>, HostError> {
+        const OPERATION: &str = "eval";
+        let input = serde_json::to_vec(&GatekeeperInput {
+            review: request,
+            parameters,
+        })
+        .map_err(|e| HostError::BadResponse {
+            operation: OPERATION.to_owned(),
+            message: format!("cannot serialize the input: {e}"),
+        })?;
+        let answer = self.evaluate_raw(0, &input)?;
+        let mut results: Vec<GatekeeperResult> = parse(OPERATION, &answer)?;
+        match results.len() {
+            0 => Ok(Vec::new()),
+            1 => Ok(results.pop().map(|r| r.result).unwrap_or_default()),
+            n => Err(HostError::BadResponse {
+                operation: OPERATION.to_owned(),
+                message: format!("the result set has {n} results, expected at most 1"),
+            }),
+        }
+    }
+
+    /// OPA ABI: evaluates `entrypoint` on an input document (JSON text) and answers the result
+    /// set as JSON text (`[{"result": ...}]`).
+    pub fn evaluate_raw(&mut self, entrypoint: i32, input: &[u8]) -> Result<Vec<u8>, HostError> {
+        const OPERATION: &str = "eval";
+        let limit = self.limits.max_response_bytes;
+        self.run(OPERATION, Abi::Opa, |store, guest| match guest {
+            Guest::Opa(guest) => guest.evaluate(store, entrypoint, input, limit),
+            Guest::Wapc(_) => unreachable_for_abi(),
+        })
     }
 
     /// What the guest wrote through `__console_log` so far (bounded in total size).
@@ -229,12 +376,6 @@ impl PolicyInstance {
 
     /// Runs `__guest_call` for `operation` on the payload already in the store.
     fn invoke(&mut self, operation: &str) -> Result<Vec<u8>, HostError> {
-        if let Some(cause) = &self.poisoned {
-            return Err(HostError::Poisoned {
-                operation: operation.to_owned(),
-                cause: cause.clone(),
-            });
-        }
         let state = self.store.data_mut();
         let too_large = |len| HostError::PayloadTooLarge {
             operation: operation.to_owned(),
@@ -244,18 +385,13 @@ impl PolicyInstance {
             i32::try_from(operation.len()).map_err(|_| too_large(operation.len()))?;
         let payload_len =
             i32::try_from(state.payload.len()).map_err(|_| too_large(state.payload.len()))?;
-        state.begin_call(operation);
-        arm(&mut self.store, &self.limits, self.deadline_ticks)?;
-
-        let outcome = self
-            .guest_call
-            .call(&mut self.store, (operation_len, payload_len));
-        self.last_fuel_used = self.limits.fuel.map_or(0, |fuel| {
-            fuel.saturating_sub(self.store.get_fuel().unwrap_or_default())
-        });
+        let status = self.run(operation, Abi::Wapc, |store, guest| match guest {
+            Guest::Wapc(guest_call) => guest_call.call(store, (operation_len, payload_len)),
+            Guest::Opa(_) => unreachable_for_abi(),
+        })?;
         let state = self.store.data_mut();
-        match outcome {
-            Ok(1) => state
+        match status {
+            1 => state
                 .guest_response
                 .take()
                 .ok_or_else(|| HostError::BadResponse {
@@ -263,7 +399,7 @@ impl PolicyInstance {
                     message: "`__guest_call` returned success without calling `__guest_response`"
                         .to_owned(),
                 }),
-            Ok(0) => Err(HostError::GuestError {
+            0 => Err(HostError::GuestError {
                 operation: operation.to_owned(),
                 message: state.guest_error.take().map_or_else(
                     || {
@@ -273,17 +409,51 @@ impl PolicyInstance {
                     |bytes| String::from_utf8_lossy(&bytes).into_owned(),
                 ),
             }),
-            Ok(code) => Err(HostError::BadResponse {
+            code => Err(HostError::BadResponse {
                 operation: operation.to_owned(),
                 message: format!("`__guest_call` returned {code}, expected 1 (ok) or 0 (error)"),
             }),
-            Err(error) => {
-                let error = classify(error, operation, &self.limits);
-                self.poisoned = Some(error.to_string());
-                Err(error)
-            }
         }
     }
+
+    /// Runs the guest for `operation` of the `abi` ABI: refuses a poisoned instance or an
+    /// operation of the other ABI, arms the deadline (and fuel), and turns a trap into a
+    /// [`HostError`] that poisons the instance.
+    fn run<T>(
+        &mut self,
+        operation: &str,
+        abi: Abi,
+        call: impl FnOnce(&mut Store<WapcState>, &Guest) -> wasmtime::Result<T>,
+    ) -> Result<T, HostError> {
+        if let Some(cause) = &self.poisoned {
+            return Err(HostError::Poisoned {
+                operation: operation.to_owned(),
+                cause: cause.clone(),
+            });
+        }
+        if self.abi() != abi {
+            return Err(HostError::NotForAbi {
+                operation: operation.to_owned(),
+                abi: self.abi(),
+            });
+        }
+        self.store.data_mut().begin_call(operation);
+        arm(&mut self.store, &self.limits, self.deadline_ticks)?;
+        let outcome = call(&mut self.store, &self.guest);
+        self.last_fuel_used = self.limits.fuel.map_or(0, |fuel| {
+            fuel.saturating_sub(self.store.get_fuel().unwrap_or_default())
+        });
+        outcome.map_err(|error| {
+            let error = classify(error, operation, &self.limits);
+            self.poisoned = Some(error.to_string());
+            error
+        })
+    }
+}
+
+/// The guest of the other ABI: [`PolicyInstance::run`] refuses the call before this is reached.
+fn unreachable_for_abi<T>() -> wasmtime::Result<T> {
+    Err(wasmtime::Error::msg("operation of the other ABI"))
 }
 
 /// Parses a guest answer as JSON.
@@ -331,6 +501,8 @@ fn classify(error: wasmtime::Error, operation: &str, limits: &Limits) -> HostErr
                 len: *len,
                 limit: *limit,
             },
+            GuestFault::Aborted(_) => HostError::GuestError { operation, message },
+            GuestFault::Protocol(_) => HostError::BadResponse { operation, message },
         };
     }
     match error.downcast_ref::<Trap>() {

@@ -1,4 +1,5 @@
-//! A wasmtime-based waPC host for Kubewarden admission policies.
+//! A wasmtime-based host for Kubewarden admission policies: waPC modules, and OPA-ABI modules in
+//! Gatekeeper's contract.
 //!
 //! Load a module once ([`PolicyModule`]), instantiate it once ([`PolicyInstance`]) and make as many
 //! warm calls as needed:
@@ -26,6 +27,7 @@ mod error;
 mod host;
 mod instance;
 mod module;
+mod opa;
 mod patch;
 mod wapc;
 
@@ -33,9 +35,12 @@ pub use capabilities::{
     Capabilities, NoCapabilities, RecordedCall, ScriptedCall, ScriptedCapabilities,
 };
 /// The answers, in Kubewarden's wire format: the SDK's own types.
-pub use custody_sdk::policy::{SettingsValidation, ValidationResponse};
+pub use custody_sdk::policy::{
+    GatekeeperResult, GatekeeperViolation, SettingsValidation, ValidationResponse,
+};
 pub use error::HostError;
 pub use host::{Host, Limits, EPOCH_TICK};
 pub use instance::PolicyInstance;
 pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
+pub use opa::MEMORY_PAGES as OPA_MEMORY_PAGES;
 pub use patch::json_patch;

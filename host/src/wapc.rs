@@ -91,7 +91,7 @@ impl WapcState {
         std::mem::take(&mut self.logs)
     }
 
-    fn push_log(&mut self, bytes: &[u8]) {
+    pub(crate) fn push_log(&mut self, bytes: &[u8]) {
         if self.log_bytes.saturating_add(bytes.len()) > self.max_response_bytes {
             if !self.logs_dropped {
                 self.logs_dropped = true;
@@ -211,6 +211,10 @@ pub(crate) enum GuestFault {
         len: usize,
         limit: usize,
     },
+    /// An OPA-ABI guest called `opa_abort` with this message.
+    Aborted(String),
+    /// An OPA-ABI guest broke the protocol (a missing export, an unparseable answer, ...).
+    Protocol(String),
 }
 
 impl fmt::Display for GuestFault {
@@ -230,6 +234,8 @@ impl fmt::Display for GuestFault {
             Self::TooLarge { what, len, limit } => {
                 write!(f, "{what} is {len} bytes, over the limit of {limit} bytes")
             }
+            Self::Aborted(message) => write!(f, "opa_abort: {message}"),
+            Self::Protocol(message) => f.write_str(message),
         }
     }
 }
@@ -291,7 +297,7 @@ fn guest_str<'m>(
 }
 
 /// The guest's memory and the store state, borrowed together.
-fn memory_and_state<'a>(
+pub(crate) fn memory_and_state<'a>(
     caller: &'a mut Caller<'_, WapcState>,
 ) -> Result<(&'a mut [u8], &'a mut WapcState), GuestFault> {
     let memory = match caller.data().memory {

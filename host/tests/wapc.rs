@@ -82,11 +82,13 @@ fn abi_is_detected_from_exports() -> TestResult {
         (func (export "__guest_call") (param i32 i32) (result i32) (i32.const 1)))"#;
     let opa = module(&host, "opa", opa)?;
     assert_eq!(opa.abi(), Abi::Opa);
+    // An OPA-ABI module must declare its ABI version.
     let refused = PolicyInstance::new(&host, &opa, Box::new(NoCapabilities));
-    assert!(matches!(
-        refused,
-        Err(HostError::UnsupportedAbi { abi: Abi::Opa, .. })
-    ));
+    assert!(
+        matches!(refused, Err(HostError::Instantiate { ref message, .. })
+            if message.contains("opa_wasm_abi_version")),
+        "{refused:?}"
+    );
 
     let neither = wat::parse_str(r#"(module (func (export "run")))"#)?;
     let error = PolicyModule::from_bytes(&host, "plain", &neither);

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::host::Host;
 use crate::image::ImageRef;
-use crate::rule::{Check, Image, ImagePatch, Rule, Verdict, Violation};
+use crate::rule::{Check, ContainerId, Image, ImagePatch, Rule, Verdict, Violation};
 use crate::settings::Settings;
 use crate::workload::{PodSpecPath, WorkloadView};
 
@@ -54,6 +55,16 @@ impl ValidationResponse {
             ..Self::default()
         }
     }
+
+    /// The answer for Gatekeeper violations, as Kubewarden's `gatekeeper` mode gives it: allowed
+    /// when there are none, else rejected with their messages a line each.
+    pub fn from_gatekeeper(violations: &[GatekeeperViolation]) -> Self {
+        if violations.is_empty() {
+            return Self::accept(None);
+        }
+        let lines: Vec<&str> = violations.iter().map(|v| v.msg.as_str()).collect();
+        Self::reject(lines.join("\n"))
+    }
 }
 
 /// The answer to `validate_settings`.
@@ -92,8 +103,8 @@ struct GroupVersionKind {
     kind: String,
 }
 
-/// Reads the `validate` payload; on failure, says where in the document it went wrong.
-fn parse_payload(bytes: &[u8]) -> Result<Payload, String> {
+/// Reads a JSON document; on failure, says where in the document it went wrong.
+fn parse_located<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| {
         let message = e.to_string();
         let position = format!(" at line {} column {}", e.line(), e.column());
@@ -182,12 +193,19 @@ fn json_path_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
 
 /// Decides on a `validate` payload (`{"request": <AdmissionRequest>, "settings": {...}}`).
 pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
-    let payload =
-        parse_payload(payload).map_err(|e| format!("cannot read the admission request: {e}"))?;
+    let payload: Payload =
+        parse_located(payload).map_err(|e| format!("cannot read the admission request: {e}"))?;
     let settings =
         Settings::<R::Settings>::from_value(payload.settings).map_err(|e| e.to_string())?;
-    let request = payload.request;
+    decide::<R>(payload.request, &settings, host)
+}
 
+/// The decision on a request read and settings checked, whatever the ABI.
+fn decide<R: Rule>(
+    request: RequestView,
+    settings: &Settings<R::Settings>,
+    host: &mut dyn Host,
+) -> Result<Verdict, String> {
     let Some(object) = request.object else {
         return match request.operation.as_deref() {
             Some("DELETE" | "CONNECT") => Ok(Verdict::Allow),
@@ -255,20 +273,26 @@ pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict,
     })
 }
 
-/// Joins violations into one message, a line each, listing at most [`MAX_LISTED_VIOLATIONS`].
-pub fn denial_message(violations: &[Violation]) -> String {
-    let mut lines: Vec<String> = violations
-        .iter()
-        .take(MAX_LISTED_VIOLATIONS)
-        .map(ToString::to_string)
-        .collect();
-    if violations.len() > MAX_LISTED_VIOLATIONS {
-        lines.push(format!(
-            "... and {} more violations",
-            violations.len() - MAX_LISTED_VIOLATIONS
-        ));
+/// The violations an answer lists: the first [`MAX_LISTED_VIOLATIONS`], then one that counts the
+/// rest.
+fn listed(mut violations: Vec<Violation>) -> Vec<Violation> {
+    let more = violations.len().saturating_sub(MAX_LISTED_VIOLATIONS);
+    violations.truncate(MAX_LISTED_VIOLATIONS);
+    if more > 0 {
+        violations.push(Violation::request(format!(
+            "... and {more} more violations"
+        )));
     }
-    lines.join("\n")
+    violations
+}
+
+/// Joins violations into one message, a line each, listing at most [`MAX_LISTED_VIOLATIONS`].
+pub fn denial_message(violations: Vec<Violation>) -> String {
+    listed(violations)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Applies image patches to the request's object, read again from the payload as a whole.
@@ -296,7 +320,7 @@ fn mutated_object(payload: &[u8], patches: &[ImagePatch]) -> Result<Value, Strin
 pub fn validate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> ValidationResponse {
     match evaluate::<R>(payload, host) {
         Ok(Verdict::Allow) => ValidationResponse::accept(None),
-        Ok(Verdict::Deny(violations)) => ValidationResponse::reject(denial_message(&violations)),
+        Ok(Verdict::Deny(violations)) => ValidationResponse::reject(denial_message(violations)),
         Ok(Verdict::Mutate(patches)) => match mutated_object(payload, &patches) {
             Ok(object) => ValidationResponse::accept(Some(object)),
             Err(e) => ValidationResponse::reject(format!("cannot pin the images: {e}")),
@@ -321,20 +345,106 @@ pub fn validate_settings<R: Rule>(settings: &[u8]) -> SettingsValidation {
 
 /// [`validate`], serialised.
 pub fn validate_json<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Vec<u8> {
-    to_json(&validate::<R>(payload, host))
+    to_json(
+        &validate::<R>(payload, host),
+        br#"{"accepted":false,"message":"internal error: cannot serialise the answer"}"#,
+    )
 }
 
 /// [`validate_settings`], serialised.
 pub fn validate_settings_json<R: Rule>(settings: &[u8]) -> Vec<u8> {
-    to_json(&validate_settings::<R>(settings))
+    to_json(
+        &validate_settings::<R>(settings),
+        br#"{"valid":false,"message":"internal error: cannot serialise the answer"}"#,
+    )
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serialising these plain structs cannot fail; answer a rejection if it ever does.
-    serde_json::to_vec(value).unwrap_or_else(|_| {
-        br#"{"accepted":false,"valid":false,"message":"internal error: cannot serialise the answer"}"#
-            .to_vec()
-    })
+/// Serialises an answer. These plain structs cannot fail to serialise; if one ever did, the
+/// fallback (a denial) is answered instead.
+fn to_json<T: Serialize>(value: &T, fallback: &[u8]) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|_| fallback.to_vec())
+}
+
+// Gatekeeper mode: the same decision, in Gatekeeper's contract.
+
+/// Gatekeeper's input document: the admission request under `review`, the constraint's
+/// `parameters` (custody's settings).
+#[derive(Debug, Deserialize)]
+struct GatekeeperInput {
+    review: RequestView,
+    #[serde(default)]
+    parameters: Value,
+}
+
+/// One Gatekeeper violation: `{"msg": "...", "details": {...}}`. custody puts the container
+/// ([`ContainerId`]) in `details`; hosts read any object there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatekeeperViolation {
+    /// The message: the same line the waPC build puts in its denial.
+    pub msg: String,
+    /// Structured details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
+impl From<Violation> for GatekeeperViolation {
+    fn from(violation: Violation) -> Self {
+        GatekeeperViolation {
+            msg: violation.to_string(),
+            details: violation
+                .container
+                .and_then(|c: ContainerId| serde_json::to_value(c).ok()),
+        }
+    }
+}
+
+/// One element of the result set an OPA-wasm entrypoint returns: `{"result": <value>}`; for
+/// custody's entrypoint the value is the set of violations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GatekeeperResult {
+    /// The violations; empty when the request is allowed.
+    pub result: Vec<GatekeeperViolation>,
+}
+
+/// Gatekeeper mode: the violations for an input document (`{"review": .., "parameters": ..}`),
+/// one per offending container, at most [`MAX_LISTED_VIOLATIONS`] and one counting the rest; none
+/// means allowed. Unreadable input and invalid parameters are violations too: this mode has no
+/// separate settings check, and an error must not allow.
+pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperViolation> {
+    let violations = match gatekeeper_verdict::<R>(input, host) {
+        Ok(Verdict::Allow) => Vec::new(),
+        Ok(Verdict::Deny(violations)) => violations,
+        Ok(Verdict::Mutate(patches)) => patches
+            .into_iter()
+            .map(|patch| {
+                Violation::request(format!(
+                    "{} must be pinned as {:?}, and Gatekeeper mode cannot mutate",
+                    patch.pointer, patch.image
+                ))
+            })
+            .collect(),
+        Err(message) => vec![Violation::request(message)],
+    };
+    listed(violations).into_iter().map(Into::into).collect()
+}
+
+fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
+    let input: GatekeeperInput = parse_located(input)
+        .map_err(|e| format!("cannot read the Gatekeeper input (review, parameters): {e}"))?;
+    let settings = Settings::<R::Settings>::from_value(input.parameters)
+        .map_err(|e| format!("invalid parameters: {}", e.detail()))?;
+    decide::<R>(input.review, &settings, host)
+}
+
+/// [`gatekeeper`] as the entrypoint's result set, serialised: `[{"result": [...]}]`.
+pub fn gatekeeper_json<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<u8> {
+    let result = [GatekeeperResult {
+        result: gatekeeper::<R>(input, host),
+    }];
+    to_json(
+        &result,
+        br#"[{"result":[{"msg":"internal error: cannot serialise the answer"}]}]"#,
+    )
 }
 
 #[cfg(test)]
@@ -342,7 +452,7 @@ mod tests {
     use super::*;
 
     fn located(json: &str) -> String {
-        match parse_payload(json.as_bytes()) {
+        match parse_located::<Payload>(json.as_bytes()) {
             Ok(_) => "parsed".into(),
             Err(e) => e,
         }

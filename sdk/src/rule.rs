@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::host::Host;
 use crate::image::{Digest, ImageRef};
 use crate::settings::PolicySettings;
@@ -40,10 +42,23 @@ pub trait Rule {
 /// One reason to deny, tied to a container where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// `container "app" (spec.containers[0])`, or `None` for the request as a whole.
-    pub container: Option<String>,
+    /// The container at fault, or `None` for the request as a whole.
+    pub container: Option<ContainerId>,
     /// What is wrong.
     pub message: String,
+}
+
+/// Which container a violation is about (Gatekeeper's violation `details`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerId {
+    /// Its `name`.
+    #[serde(rename = "container")]
+    pub name: String,
+    /// Where it is: `spec.template.spec.initContainers[1]`.
+    pub location: String,
+    /// Its `image` as written, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl Violation {
@@ -58,16 +73,25 @@ impl Violation {
     /// A violation by one container.
     pub fn container(container: &Container, message: impl Into<String>) -> Self {
         Violation {
-            container: Some(container.describe()),
+            container: Some(ContainerId {
+                name: container.name.clone(),
+                location: container.location.to_string(),
+                image: container.image.clone(),
+            }),
             message: message.into(),
         }
     }
 }
 
 impl fmt::Display for Violation {
+    /// `container "app" (spec.containers[0]): <message>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.container {
-            Some(c) => write!(f, "{c}: {}", self.message),
+            Some(c) => write!(
+                f,
+                "container {:?} ({}): {}",
+                c.name, c.location, self.message
+            ),
             None => f.write_str(&self.message),
         }
     }

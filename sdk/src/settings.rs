@@ -23,6 +23,16 @@ pub struct SettingsError {
 }
 
 impl SettingsError {
+    /// `field: message` (or the message alone for the settings as a whole), without the
+    /// `invalid settings:` prefix.
+    pub fn detail(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
+    }
+
     /// An error about `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         SettingsError {
@@ -34,11 +44,7 @@ impl SettingsError {
 
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            write!(f, "invalid settings: {}", self.message)
-        } else {
-            write!(f, "invalid settings: {}: {}", self.field, self.message)
-        }
+        write!(f, "invalid settings: {}", self.detail())
     }
 }
 

@@ -131,13 +131,6 @@ pub struct Container {
     pub image: Option<String>,
 }
 
-impl Container {
-    /// `container "app" (spec.containers[0])`, the prefix of every message about this container.
-    pub fn describe(&self) -> String {
-        format!("container {:?} ({})", self.name, self.location)
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ContainerView {
