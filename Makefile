@@ -9,6 +9,8 @@ WASM_DIR  := target/$(WASM_TARGET)/wasm
 OPA_TARGET := wasm32-unknown-unknown
 OPA_DIR   := target/$(OPA_TARGET)/wasm
 comma := ,
+space := $(subst ,, )
+OPA_FEATURES := $(subst $(space),$(comma),$(POLICIES:%=%/gatekeeper))
 DIST      := dist
 CUSTODY   := target/release/custody
 # Debian's binaryen 108 needs the features Rust's wasm output uses spelled out (see README).
@@ -34,6 +36,10 @@ setup:
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
+	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	@# The OPA npm SDK, at the version pinned in host-tests/js/package-lock.json (host-tests run it).
+	@[ -d host-tests/js/node_modules/@open-policy-agent/opa-wasm ] || \
+	  npm ci --prefix host-tests/js --no-audit --no-fund --loglevel=error
 
 cli: setup
 	cargo build --release -p custody-cli
@@ -45,8 +51,7 @@ cli: setup
 modules: setup cli
 	@mkdir -p $(DIST)
 	cargo build --profile wasm --target $(WASM_TARGET) $(addprefix -p ,$(POLICIES))
-	cargo build --profile wasm --target $(OPA_TARGET) $(addprefix -p ,$(POLICIES)) \
-	  --features $(subst $(eval) ,$(comma),$(addsuffix /gatekeeper,$(POLICIES)))
+	cargo build --profile wasm --target $(OPA_TARGET) $(addprefix -p ,$(POLICIES)) --features $(OPA_FEATURES)
 	@set -e; for p in $(POLICIES); do \
 	  for build in wapc gatekeeper; do \
 	    if [ $$build = wapc ]; then raw=$(WASM_DIR)/$${p//-/_}.wasm; out=$(DIST)/$$p.wasm; flag=; \
@@ -79,7 +84,7 @@ test: modules examples
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
 	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
-	  --features custody-sdk/gatekeeper,$(subst $(eval) ,$(comma),$(addsuffix /gatekeeper,$(POLICIES))) -- -D warnings
+	  --features custody-sdk/gatekeeper,$(OPA_FEATURES) -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules

@@ -12,7 +12,7 @@ use std::sync::{Mutex, OnceLock};
 use custody_host::{
     Capabilities, Host, Limits, PolicyInstance, PolicyModule, ScriptedCapabilities,
 };
-use custody_sdk::policy::ValidationResponse;
+use custody_sdk::policy::{GatekeeperViolation, ValidationResponse};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// The built module of `policy` (`dist/<policy>.wasm`). Panics, saying what to run, if it is missing:
+/// The built module `dist/<name>.wasm` (`name`: a policy, or [`gatekeeper`] of one). Panics, saying what to run, if it is missing:
 /// a test that cannot find its module must fail, not skip.
 pub fn module_path(policy: &str) -> PathBuf {
     let dist = std::env::var_os("CUSTODY_DIST")
@@ -41,6 +41,11 @@ pub fn module_path(policy: &str) -> PathBuf {
 
 /// The policies custody ships.
 pub const POLICIES: [&str; 2] = ["require-digest", "ban-latest"];
+
+/// The module name of a policy's Gatekeeper-mode build (`dist/<policy>.gatekeeper.wasm`).
+pub fn gatekeeper(policy: &str) -> String {
+    format!("{policy}.gatekeeper")
+}
 
 /// What a fixture must get (from `policies/<policy>/fixtures/expected.json`).
 #[derive(Debug, Clone, Deserialize)]
@@ -82,6 +87,14 @@ impl Fixture {
             "settings": self.expected.settings,
         }))
         .unwrap_or_default()
+    }
+
+    /// The Gatekeeper-mode input: `{"review": <request>, "parameters": <settings>}`.
+    pub fn gatekeeper_input(&self) -> Value {
+        serde_json::json!({
+            "review": self.request,
+            "parameters": self.expected.settings,
+        })
     }
 
     /// The scripted capabilities this fixture needs.
@@ -202,6 +215,19 @@ pub fn validate_native(
             custody_sdk::policy::validate::<require_digest::RequireDigest>(payload, host)
         }
         "ban-latest" => custody_sdk::policy::validate::<ban_latest::BanLatest>(payload, host),
+        other => panic!("unknown policy {other}"),
+    }
+}
+
+/// Evaluates a Gatekeeper input natively with the same rule the Gatekeeper build of `policy` holds
+/// (no host capabilities, as in that mode).
+pub fn gatekeeper_native(policy: &str, input: &[u8]) -> Vec<GatekeeperViolation> {
+    let host = &mut custody_sdk::NoHost;
+    match policy {
+        "require-digest" => {
+            custody_sdk::policy::gatekeeper::<require_digest::RequireDigest>(input, host)
+        }
+        "ban-latest" => custody_sdk::policy::gatekeeper::<ban_latest::BanLatest>(input, host),
         other => panic!("unknown policy {other}"),
     }
 }

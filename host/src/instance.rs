@@ -340,6 +340,14 @@ impl PolicyInstance {
         self.store.data_mut().take_logs()
     }
 
+    /// The size of the guest's memory in bytes (0 before it has one).
+    pub fn memory_size(&self) -> usize {
+        self.store
+            .data()
+            .memory
+            .map_or(0, |memory| memory.data_size(&self.store))
+    }
+
     /// The fuel the last call used (0 when fuel metering is off: [`Limits::fuel`] is `None`).
     pub fn last_fuel_used(&self) -> u64 {
         self.last_fuel_used

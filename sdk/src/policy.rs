@@ -429,8 +429,8 @@ pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperV
 }
 
 fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
-    let input: GatekeeperInput = parse_located(input)
-        .map_err(|e| format!("cannot read the Gatekeeper input (review, parameters): {e}"))?;
+    let input: GatekeeperInput =
+        parse_located(input).map_err(|e| format!("cannot read the admission request: {e}"))?;
     let settings = Settings::<R::Settings>::from_value(input.parameters)
         .map_err(|e| format!("invalid parameters: {}", e.detail()))?;
     decide::<R>(input.review, &settings, host)
