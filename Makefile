@@ -89,6 +89,7 @@ test: modules examples
 
 bench: modules
 	cargo bench -p custody-host-tests --bench validate
+	cargo bench -p custody-host-tests --bench gatekeeper
 
 clean:
 	cargo clean
