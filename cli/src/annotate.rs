@@ -427,6 +427,61 @@ mod tests {
     }
 
     #[test]
+    fn opa_abi_globals_get_the_values_their_statics_hold() -> Result<()> {
+        let global = |wasm: &[u8], name: &str| -> Result<Option<i32>> {
+            for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+                if let wasmparser::Payload::ExportSection(reader) = payload? {
+                    for export in reader {
+                        let export = export?;
+                        if export.name == name {
+                            return global_value(wasm, export.index);
+                        }
+                    }
+                }
+            }
+            Ok(None)
+        };
+        // What the Rust linker emits: globals holding the addresses of two statics.
+        let linked = wat::parse_str(
+            r#"(module (memory 1)
+                (global (export "opa_wasm_abi_version") i32 (i32.const 1024))
+                (global (export "opa_wasm_abi_minor_version") i32 (i32.const 1028))
+                (global (export "other") i32 (i32.const 1024))
+                (data (i32.const 1024) "\01\00\00\00\02\00\00\00"))"#,
+        )?;
+        let fixed = set_opa_abi_globals(&linked)?;
+        assert_eq!(global(&fixed, "opa_wasm_abi_version")?, Some(1));
+        assert_eq!(global(&fixed, "opa_wasm_abi_minor_version")?, Some(2));
+        assert_eq!(
+            global(&fixed, "other")?,
+            Some(1024),
+            "other globals are left alone"
+        );
+        // Already values (as `opa build` writes them): unchanged.
+        assert_eq!(set_opa_abi_globals(&fixed)?, fixed);
+        let built = wat::parse_str(
+            r#"(module (global (export "opa_wasm_abi_version") i32 (i32.const 1)))"#,
+        )?;
+        assert_eq!(set_opa_abi_globals(&built)?, built);
+        Ok(())
+    }
+
+    /// The `i32.const` value of global `index` (no imported globals in these modules).
+    fn global_value(wasm: &[u8], index: u32) -> Result<Option<i32>> {
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            if let wasmparser::Payload::GlobalSection(reader) = payload? {
+                if let Some(global) = reader.into_iter().nth(usize::try_from(index)?) {
+                    let mut ops = global?.init_expr.get_operators_reader();
+                    if let wasmparser::Operator::I32Const { value } = ops.read()? {
+                        return Ok(Some(value));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
     fn metadata_fields_are_checked() {
         let good = json!({"rules": [{"apiGroups": [""], "apiVersions": ["v1"],
             "resources": ["pods"], "operations": ["CREATE"]}], "mutating": false});

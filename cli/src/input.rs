@@ -65,14 +65,14 @@ impl AbiFlag {
 pub fn expect_abi(module: &PolicyModule, path: &Path, wanted: AbiFlag) -> Result<()> {
     if module.abi() != wanted.abi() {
         bail!(
-            "{} is a {} module, not a {} one (--abi {})",
+            "{} is a {} module, and --abi {} runs {} modules",
             path.display(),
             module.abi(),
-            wanted.abi(),
             wanted
                 .to_possible_value()
                 .map(|v| v.get_name().to_owned())
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            wanted.abi()
         );
     }
     Ok(())

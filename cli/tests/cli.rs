@@ -658,6 +658,94 @@ annotations:
     Ok(())
 }
 
+/// A release module `make` built into `dist/` (the Gatekeeper-mode builds have no toy stand-in).
+fn dist(name: &str) -> Result<PathBuf, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../dist")
+        .join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: build the modules first (`make modules`)",
+            path.display()
+        ))
+    }
+}
+
+#[test]
+fn gatekeeper_builds_run_with_abi_gatekeeper() -> TestResult {
+    let dir = workdir("gatekeeper")?;
+    let gatekeeper = dist("ban-latest.gatekeeper.wasm")?;
+    let wapc = dist("ban-latest.wasm")?;
+    let request_file = dir.join("request.json");
+    std::fs::write(&request_file, request(pod("nginx:latest")).to_string())?;
+
+    for abi in [Some("gatekeeper"), None] {
+        let mut args = vec![
+            "eval",
+            "--policy",
+            path(&gatekeeper)?,
+            "--request",
+            path(&request_file)?,
+        ];
+        args.extend(abi.map(|abi| ["--abi", abi]).into_iter().flatten());
+        let output = custody(&args)?;
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let answer: Value = serde_json::from_str(&stdout(&output))?;
+        assert_eq!(answer["accepted"], json!(false));
+        assert_eq!(
+            answer["violations"][0]["details"],
+            json!({"container": "app", "location": "spec.containers[0]", "image": "nginx:latest"})
+        );
+        assert_eq!(answer["message"], answer["violations"][0]["msg"]);
+    }
+
+    // The flag must match the module.
+    let output = custody(&[
+        "eval",
+        "--abi",
+        "gatekeeper",
+        "--policy",
+        path(&wapc)?,
+        "--request",
+        path(&request_file)?,
+    ])?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output)
+            .contains("ban-latest.wasm is a waPC module, and --abi gatekeeper runs OPA modules"),
+        "{}",
+        stderr(&output)
+    );
+
+    // check picks the build the flag names from a directory holding both.
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies)?;
+    std::fs::copy(&gatekeeper, policies.join("ban-latest.gatekeeper.wasm"))?;
+    std::fs::copy(&wapc, policies.join("ban-latest.wasm"))?;
+    let manifest = dir.join("pod.yaml");
+    std::fs::write(&manifest, serde_json::to_string(&pod("nginx:latest"))?)?;
+    for abi in ["gatekeeper", "kubewarden"] {
+        let output = custody(&[
+            "check",
+            "--abi",
+            abi,
+            "--policies",
+            path(&policies)?,
+            path(&manifest)?,
+        ])?;
+        assert_eq!(output.status.code(), Some(1), "{abi}: {}", stderr(&output));
+        let out = stdout(&output);
+        assert!(
+            out.contains("1 resources, 1 policies: 0 allowed, 1 denied"),
+            "{abi}: {out}"
+        );
+        assert!(out.contains("ban-latest  DENIED"), "{abi}: {out}");
+    }
+    Ok(())
+}
+
 fn path(path: &Path) -> Result<&str, String> {
     path.to_str()
         .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
