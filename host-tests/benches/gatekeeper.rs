@@ -13,7 +13,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use custody_host::NoCapabilities;
-use custody_host_tests::{gatekeeper, module_path, Loaded};
+use custody_host_tests::{gatekeeper, module_path, realistic_container, Loaded};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
@@ -27,15 +27,7 @@ violation[{"msg": msg}] { container := input.review.object.spec.containers[_]; n
 "#;
 
 fn container(i: usize, tag: &str) -> Value {
-    json!({
-        "name": format!("app-{i}"),
-        "image": format!("ghcr.io/acme/app-{i}:{tag}"),
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
-        "env": [{"name": "MODE", "value": "production"}, {"name": "INDEX", "value": i.to_string()}],
-        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
-        "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false}
-    })
+    realistic_container("app", i, &format!("ghcr.io/acme/app-{i}:{tag}"))
 }
 
 fn pod(containers: Vec<Value>) -> Value {

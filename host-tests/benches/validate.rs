@@ -7,22 +7,18 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use custody_host::{Limits, NoCapabilities, PolicyInstance, PolicyModule};
-use custody_host_tests::{module_path, Loaded, POLICIES};
+use custody_host_tests::{module_path, realistic_container, Loaded, POLICIES};
 use custody_sdk::NoHost;
 use serde_json::{json, Value};
 
 const DIGEST: &str = "sha256:4d4e8a3f0c0b8f3b9d4bbd1d5c6a1f2e9b7c3a5d8e6f1a2b3c4d5e6f7a8b9c0d";
 
 fn container(name: &str, i: usize) -> Value {
-    json!({
-        "name": format!("{name}-{i}"),
-        "image": format!("ghcr.io/acme/{name}-{i}:1.{i}.0@{DIGEST}"),
-        "imagePullPolicy": "IfNotPresent",
-        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
-        "env": [{"name": "MODE", "value": "production"}, {"name": "INDEX", "value": i.to_string()}],
-        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
-        "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false}
-    })
+    realistic_container(
+        name,
+        i,
+        &format!("ghcr.io/acme/{name}-{i}:1.{i}.0@{DIGEST}"),
+    )
 }
 
 fn payload(kind: (&str, &str), object: Value) -> Vec<u8> {

@@ -231,3 +231,17 @@ pub fn gatekeeper_native(policy: &str, input: &[u8]) -> Vec<GatekeeperViolation>
         other => panic!("unknown policy {other}"),
     }
 }
+
+/// A container as real manifests have them (ports, env, resources, security context), for the
+/// benchmarks: `name-i`, with `image`.
+pub fn realistic_container(name: &str, i: usize, image: &str) -> Value {
+    serde_json::json!({
+        "name": format!("{name}-{i}"),
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"containerPort": 8080 + i, "protocol": "TCP"}],
+        "env": [{"name": "MODE", "value": "production"}, {"name": "INDEX", "value": i.to_string()}],
+        "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+        "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false}
+    })
+}
