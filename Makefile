@@ -29,6 +29,7 @@ all: modules examples
 	@echo
 	@echo "Next: evaluate a request    $(CUSTODY) eval --policy $(DIST)/ban-latest.wasm --request policies/ban-latest/fixtures/pod_create_mixed.json"
 	@echo "      check your manifests  $(CUSTODY) check --policies $(DIST) path/to/manifests.yaml"
+	@echo "      ... in Gatekeeper mode $(CUSTODY) check --abi gatekeeper --policies $(DIST) path/to/manifests.yaml"
 	@echo "      run the tests         make test"
 
 setup:
