@@ -42,8 +42,14 @@ setup:
 	@[ -d host-tests/js/node_modules/@open-policy-agent/opa-wasm ] || \
 	  npm ci --prefix host-tests/js --no-audit --no-fund --loglevel=error
 
+# `make` builds the CLI alone; `make test` builds every target of the workspace at once, so that
+# the CLI and the tests share one feature set (the tests' dev-dependencies enable features of crates
+# wasmtime uses: built separately, wasmtime would be compiled twice).
+CLI_BUILD := cargo build --release -p custody-cli
+test: CLI_BUILD := cargo build --release --workspace --all-targets
+
 cli: setup
-	cargo build --release -p custody-cli
+	$(CLI_BUILD)
 
 # Build each policy twice (size profile): for wasm32-wasip1 (waPC) and, with its `gatekeeper`
 # feature, for wasm32-unknown-unknown (OPA ABI). Optimise each with wasm-opt, then annotate it with
