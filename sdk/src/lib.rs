@@ -15,6 +15,8 @@ pub mod image;
 pub mod policy;
 pub mod rule;
 pub mod settings;
+#[cfg(feature = "sigstore")]
+pub mod sigstore;
 pub mod workload;
 
 pub use host::{Host, NoHost};

@@ -1,0 +1,379 @@
+//! Sigstore bundles (`application/vnd.dev.sigstore.bundle...`), v0.1 to v0.3, in protobuf-JSON.
+
+use super::trust::RawCert;
+use super::{b64, malformed, Error};
+use serde::Deserialize;
+
+/// A bundle format version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BundleVersion {
+    V0_1,
+    V0_2,
+    V0_3,
+}
+
+impl BundleVersion {
+    /// The version a media type names; unknown media types are refused.
+    pub fn from_media_type(media_type: &str) -> Result<Self, Error> {
+        match media_type {
+            "application/vnd.dev.sigstore.bundle+json;version=0.1" => Ok(BundleVersion::V0_1),
+            "application/vnd.dev.sigstore.bundle+json;version=0.2" => Ok(BundleVersion::V0_2),
+            "application/vnd.dev.sigstore.bundle+json;version=0.3"
+            | "application/vnd.dev.sigstore.bundle.v0.3+json" => Ok(BundleVersion::V0_3),
+            other => Err(malformed(format!("bundle: unknown media type {other:?}"))),
+        }
+    }
+}
+
+/// What the signature is verified with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigningMaterial {
+    /// A certificate (DER): the leaf, then whatever chain the bundle carried (v0.1/v0.2).
+    Certificate { leaf: Vec<u8>, chain: Vec<Vec<u8>> },
+    /// A key known to the verifier; the bundle holds only a hint.
+    PublicKey { hint: String },
+}
+
+/// A DSSE envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsseEnvelope {
+    pub payload: Vec<u8>,
+    pub payload_type: String,
+    pub signatures: Vec<DsseSignature>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsseSignature {
+    pub sig: Vec<u8>,
+    pub keyid: String,
+}
+
+/// What was signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// A signature over the artifact bytes, with an optional digest of them `(algorithm, digest)`.
+    MessageSignature {
+        digest: Option<(String, Vec<u8>)>,
+        signature: Vec<u8>,
+    },
+    Dsse(DsseEnvelope),
+}
+
+/// An RFC 6962 inclusion proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub log_index: u64,
+    pub root_hash: Vec<u8>,
+    pub tree_size: u64,
+    pub hashes: Vec<Vec<u8>>,
+    /// The signed note of the checkpoint.
+    pub checkpoint: Option<String>,
+}
+
+/// A transparency log (Rekor) entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlogEntry {
+    pub log_index: u64,
+    pub log_id: Vec<u8>,
+    pub kind: String,
+    pub version: String,
+    pub integrated_time: i64,
+    /// The signed entry timestamp (inclusion promise).
+    pub signed_entry_timestamp: Option<Vec<u8>>,
+    pub inclusion_proof: Option<InclusionProof>,
+    pub canonicalized_body: Vec<u8>,
+}
+
+/// A parsed Sigstore bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    pub media_type: String,
+    pub version: BundleVersion,
+    pub material: SigningMaterial,
+    pub tlog_entries: Vec<TlogEntry>,
+    /// RFC 3161 signed timestamps (DER), not verified yet.
+    pub rfc3161_timestamps: Vec<Vec<u8>>,
+    pub content: Content,
+}
+
+/// A protobuf-JSON 64-bit integer: a string or a number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Int {
+    Str(String),
+    Num(i64),
+}
+
+impl Int {
+    fn signed(&self, what: &str) -> Result<i64, Error> {
+        match self {
+            Int::Num(n) => Ok(*n),
+            Int::Str(s) => s
+                .parse()
+                .map_err(|_| malformed(format!("bundle: {what} is not an integer: {s:?}"))),
+        }
+    }
+
+    fn unsigned(&self, what: &str) -> Result<u64, Error> {
+        u64::try_from(self.signed(what)?)
+            .map_err(|_| malformed(format!("bundle: {what} is negative")))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawBundle {
+    media_type: String,
+    verification_material: RawMaterial,
+    message_signature: Option<RawMessageSignature>,
+    dsse_envelope: Option<RawEnvelope>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMaterial {
+    x509_certificate_chain: Option<RawChain>,
+    certificate: Option<RawCert>,
+    public_key: Option<RawHint>,
+    #[serde(default)]
+    tlog_entries: Vec<RawEntry>,
+    timestamp_verification_data: Option<RawTimestamps>,
+}
+
+#[derive(Deserialize)]
+struct RawChain {
+    #[serde(default)]
+    certificates: Vec<RawCert>,
+}
+
+#[derive(Deserialize)]
+struct RawHint {
+    #[serde(default)]
+    hint: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawTimestamps {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<RawSignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSignedTimestamp {
+    signed_timestamp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEntry {
+    log_index: Int,
+    log_id: RawLogId,
+    kind_version: RawKindVersion,
+    integrated_time: Option<Int>,
+    inclusion_promise: Option<RawPromise>,
+    inclusion_proof: Option<RawProof>,
+    canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLogId {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+struct RawKindVersion {
+    kind: String,
+    version: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPromise {
+    signed_entry_timestamp: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProof {
+    log_index: Int,
+    root_hash: String,
+    tree_size: Int,
+    #[serde(default)]
+    hashes: Vec<String>,
+    checkpoint: Option<RawCheckpoint>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckpoint {
+    envelope: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMessageSignature {
+    message_digest: Option<RawDigest>,
+    signature: String,
+}
+
+#[derive(Deserialize)]
+struct RawDigest {
+    algorithm: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEnvelope {
+    payload: String,
+    payload_type: String,
+    #[serde(default)]
+    signatures: Vec<RawDsseSig>,
+}
+
+#[derive(Deserialize)]
+struct RawDsseSig {
+    sig: String,
+    #[serde(default)]
+    keyid: String,
+}
+
+fn entry(i: usize, raw: RawEntry) -> Result<TlogEntry, Error> {
+    let what = |f: &str| format!("tlogEntries[{i}].{f}");
+    let inclusion_proof = match raw.inclusion_proof {
+        None => None,
+        Some(p) => Some(InclusionProof {
+            log_index: p.log_index.unsigned(&what("inclusionProof.logIndex"))?,
+            root_hash: b64(&what("inclusionProof.rootHash"), &p.root_hash)?,
+            tree_size: p.tree_size.unsigned(&what("inclusionProof.treeSize"))?,
+            hashes: p
+                .hashes
+                .iter()
+                .map(|h| b64(&what("inclusionProof.hashes"), h))
+                .collect::<Result<_, _>>()?,
+            checkpoint: p.checkpoint.map(|c| c.envelope),
+        }),
+    };
+    Ok(TlogEntry {
+        log_index: raw.log_index.unsigned(&what("logIndex"))?,
+        log_id: b64(&what("logId.keyId"), &raw.log_id.key_id)?,
+        kind: raw.kind_version.kind,
+        version: raw.kind_version.version,
+        integrated_time: raw
+            .integrated_time
+            .map(|t| t.signed(&what("integratedTime")))
+            .transpose()?
+            .unwrap_or(0),
+        signed_entry_timestamp: raw
+            .inclusion_promise
+            .map(|p| {
+                b64(
+                    &what("inclusionPromise.signedEntryTimestamp"),
+                    &p.signed_entry_timestamp,
+                )
+            })
+            .transpose()?,
+        inclusion_proof,
+        canonicalized_body: b64(&what("canonicalizedBody"), &raw.canonicalized_body)?,
+    })
+}
+
+impl Bundle {
+    /// Parses a bundle's JSON, checking its media type and the fields its version requires.
+    pub fn from_json(json: &[u8]) -> Result<Self, Error> {
+        let raw: RawBundle =
+            serde_json::from_slice(json).map_err(|e| malformed(format!("bundle: {e}")))?;
+        let version = BundleVersion::from_media_type(&raw.media_type)?;
+        let vm = raw.verification_material;
+        let material = match (vm.x509_certificate_chain, vm.certificate, vm.public_key) {
+            (Some(chain), None, None) => {
+                if version >= BundleVersion::V0_3 {
+                    return Err(malformed("bundle: v0.3 bundles carry a single certificate, not a chain"));
+                }
+                let mut certs = chain
+                    .certificates
+                    .iter()
+                    .map(|c| b64("bundle certificate", &c.raw_bytes))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter();
+                let leaf = certs
+                    .next()
+                    .ok_or_else(|| malformed("bundle: empty certificate chain"))?;
+                SigningMaterial::Certificate { leaf, chain: certs.collect() }
+            }
+            (None, Some(cert), None) => SigningMaterial::Certificate {
+                leaf: b64("bundle certificate", &cert.raw_bytes)?,
+                chain: Vec::new(),
+            },
+            (None, None, Some(key)) => SigningMaterial::PublicKey { hint: key.hint },
+            _ => {
+                return Err(malformed(
+                    "bundle: verificationMaterial needs exactly one of x509CertificateChain, certificate, publicKey",
+                ))
+            }
+        };
+        let tlog_entries = vm
+            .tlog_entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| entry(i, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, e) in tlog_entries.iter().enumerate() {
+            if version == BundleVersion::V0_1 && e.signed_entry_timestamp.is_none() {
+                return Err(malformed(format!(
+                    "bundle: v0.1 tlogEntries[{i}] has no inclusionPromise"
+                )));
+            }
+            if version >= BundleVersion::V0_2 && e.inclusion_proof.is_none() {
+                return Err(malformed(format!(
+                    "bundle: tlogEntries[{i}] has no inclusionProof"
+                )));
+            }
+        }
+        let rfc3161_timestamps = vm
+            .timestamp_verification_data
+            .map(|t| t.rfc3161_timestamps)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| b64("bundle RFC 3161 timestamp", &t.signed_timestamp))
+            .collect::<Result<Vec<_>, _>>()?;
+        let content = match (raw.message_signature, raw.dsse_envelope) {
+            (Some(m), None) => Content::MessageSignature {
+                digest: m
+                    .message_digest
+                    .map(|d| Ok::<_, Error>((d.algorithm, b64("bundle messageDigest", &d.digest)?)))
+                    .transpose()?,
+                signature: b64("bundle messageSignature.signature", &m.signature)?,
+            },
+            (None, Some(env)) => Content::Dsse(DsseEnvelope {
+                payload: b64("bundle dsseEnvelope.payload", &env.payload)?,
+                payload_type: env.payload_type,
+                signatures: env
+                    .signatures
+                    .iter()
+                    .map(|s| {
+                        Ok(DsseSignature {
+                            sig: b64("bundle DSSE signature", &s.sig)?,
+                            keyid: s.keyid.clone(),
+                        })
+                    })
+                    .collect::<Result<_, Error>>()?,
+            }),
+            _ => {
+                return Err(malformed(
+                    "bundle: needs exactly one of messageSignature, dsseEnvelope",
+                ))
+            }
+        };
+        Ok(Bundle {
+            media_type: raw.media_type,
+            version,
+            material,
+            tlog_entries,
+            rfc3161_timestamps,
+            content,
+        })
+    }
+}

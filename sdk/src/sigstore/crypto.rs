@@ -1,0 +1,135 @@
+//! Public keys and signatures: ECDSA over P-256 and P-384, from DER SPKI or PEM.
+
+use super::{invalid, malformed, unsupported, Error};
+use const_oid::ObjectIdentifier;
+use der::Decode as _;
+use ecdsa::signature::hazmat::PrehashVerifier as _;
+use sha2::Digest as _;
+use spki::SubjectPublicKeyInfoRef;
+
+const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+pub(crate) const ECDSA_WITH_SHA256: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+pub(crate) const ECDSA_WITH_SHA384: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+
+/// A hash function a signature is computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    Sha256,
+    Sha384,
+}
+
+impl HashAlg {
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
+        }
+    }
+
+    /// The hash of an X.509 signature algorithm (`ecdsa-with-SHA256`/`SHA384`).
+    pub fn of_signature_oid(oid: &ObjectIdentifier) -> Result<Self, Error> {
+        if *oid == ECDSA_WITH_SHA256 {
+            Ok(HashAlg::Sha256)
+        } else if *oid == ECDSA_WITH_SHA384 {
+            Ok(HashAlg::Sha384)
+        } else {
+            Err(unsupported(format!(
+                "signature algorithm {oid} (only ECDSA with SHA-256/384)"
+            )))
+        }
+    }
+}
+
+/// A public key that can verify signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl PublicKey {
+    /// From a DER `SubjectPublicKeyInfo`.
+    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
+        let spki = SubjectPublicKeyInfoRef::from_der(der)
+            .map_err(|e| malformed(format!("public key: bad SubjectPublicKeyInfo: {e}")))?;
+        Self::from_spki(&spki)
+    }
+
+    pub(crate) fn from_spki(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<Self, Error> {
+        if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
+            return Err(unsupported(format!(
+                "public key algorithm {} (only ECDSA P-256/P-384)",
+                spki.algorithm.oid
+            )));
+        }
+        let curve = spki
+            .algorithm
+            .parameters_oid()
+            .map_err(|e| malformed(format!("public key: EC key without a named curve: {e}")))?;
+        let point = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| malformed("public key: unaligned bit string"))?;
+        if curve == SECP256R1 {
+            p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map(PublicKey::P256)
+                .map_err(|_| malformed("public key: not a P-256 point"))
+        } else if curve == SECP384R1 {
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                .map(PublicKey::P384)
+                .map_err(|_| malformed("public key: not a P-384 point"))
+        } else {
+            Err(unsupported(format!(
+                "elliptic curve {curve} (only P-256/P-384)"
+            )))
+        }
+    }
+
+    /// From a PEM `PUBLIC KEY` block; returns the key and its DER SPKI.
+    pub fn from_pem(text: &str) -> Result<(Self, Vec<u8>), Error> {
+        let block = pem::parse(text).map_err(|e| malformed(format!("public key: bad PEM: {e}")))?;
+        if block.tag() != "PUBLIC KEY" {
+            return Err(malformed(format!(
+                "public key: PEM block is {:?}, not PUBLIC KEY",
+                block.tag()
+            )));
+        }
+        let der = block.contents().to_vec();
+        Ok((Self::from_spki_der(&der)?, der))
+    }
+
+    /// The hash this key's curve is used with (SHA-256 for P-256, SHA-384 for P-384).
+    pub fn default_hash(&self) -> HashAlg {
+        match self {
+            PublicKey::P256(_) => HashAlg::Sha256,
+            PublicKey::P384(_) => HashAlg::Sha384,
+        }
+    }
+
+    /// Verifies a DER ECDSA signature over `msg`, hashed with the curve's hash.
+    pub fn verify(&self, msg: &[u8], der_sig: &[u8]) -> Result<(), Error> {
+        let hash = self.default_hash();
+        self.verify_prehash(&hash.digest(msg), der_sig)
+    }
+
+    /// Verifies a DER ECDSA signature over an already computed digest.
+    pub fn verify_prehash(&self, digest: &[u8], der_sig: &[u8]) -> Result<(), Error> {
+        match self {
+            PublicKey::P256(k) => {
+                let sig = p256::ecdsa::DerSignature::from_bytes(der_sig)
+                    .map_err(|_| invalid("signature is not a DER ECDSA P-256 signature"))?;
+                k.verify_prehash(digest, &sig)
+            }
+            PublicKey::P384(k) => {
+                let sig = p384::ecdsa::DerSignature::from_bytes(der_sig)
+                    .map_err(|_| invalid("signature is not a DER ECDSA P-384 signature"))?;
+                k.verify_prehash(digest, &sig)
+            }
+        }
+        .map_err(|_| invalid("signature does not verify"))
+    }
+}

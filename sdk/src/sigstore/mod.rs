@@ -1,0 +1,100 @@
+//! Sigstore bundle verification (feature `sigstore`): a first, self-contained subset.
+//!
+//! - [`TrustedRoot`]: trust material from a Sigstore `trusted_root.json` (the public-good root is
+//!   embedded, [`TrustedRoot::public_good`]);
+//! - [`Bundle`]: Sigstore bundles v0.1, v0.2 and v0.3 (both media type spellings);
+//! - [`verify`]: checks a bundle against an artifact, a [`Policy`] (an OIDC identity or a public
+//!   key) and a trusted root, at a time the caller gives (wasm has no clock).
+//!
+//! What is verified: the artifact signature (message signature or DSSE envelope, ECDSA P-256 and
+//! P-384), the Fulcio certificate chained to a trusted CA and valid at the signing time, the
+//! certificate's identity (OIDC issuer and SAN, matched exactly), the Rekor v1 entry (signed
+//! entry timestamp, RFC 6962 inclusion proof and signed checkpoint, and that the entry's body
+//! records this signature, certificate or key, and artifact or envelope).
+//!
+//! Not yet: Rekor v2 entries (`hashedrekord` 0.0.2), RFC 3161 timestamps (present ones are
+//! ignored: the time comes only from the Rekor entry), SCTs in the certificate, Ed25519 and RSA
+//! keys.
+
+mod bundle;
+mod cert;
+mod crypto;
+pub mod merkle;
+mod rekor;
+mod time;
+mod trust;
+mod verify;
+
+pub use bundle::{
+    Bundle, BundleVersion, Content, DsseEnvelope, DsseSignature, InclusionProof, SigningMaterial,
+    TlogEntry,
+};
+pub use crypto::PublicKey;
+pub use time::{parse_rfc3339, Timestamp};
+pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
+pub use verify::{verify, Policy, Verified};
+
+use std::fmt;
+
+/// Why verification failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The bundle, trusted root or key is malformed (bad JSON, base64, DER, missing field).
+    Malformed(String),
+    /// The input is well-formed but a check failed: the bundle must not be trusted.
+    Invalid(String),
+    /// The input uses something this verifier does not implement yet (Rekor v2, an Ed25519 key...).
+    Unsupported(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed(m) => write!(f, "malformed: {m}"),
+            Error::Invalid(m) => write!(f, "invalid: {m}"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub(crate) fn malformed(m: impl Into<String>) -> Error {
+    Error::Malformed(m.into())
+}
+
+pub(crate) fn invalid(m: impl Into<String>) -> Error {
+    Error::Invalid(m.into())
+}
+
+pub(crate) fn unsupported(m: impl Into<String>) -> Error {
+    Error::Unsupported(m.into())
+}
+
+/// Standard base64 (with padding), as protobuf-JSON writes bytes.
+pub(crate) fn b64(what: &str, s: &str) -> Result<Vec<u8>, Error> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| malformed(format!("{what}: invalid base64: {e}")))
+}
+
+pub(crate) fn b64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

@@ -1,0 +1,271 @@
+//! Rekor v1 transparency log entries: the signed entry timestamp, the inclusion proof and its
+//! checkpoint, and the entry body (`hashedrekord` 0.0.1, `dsse` 0.0.1, `intoto` 0.0.2).
+
+use super::bundle::{Content, TlogEntry};
+use super::merkle::{leaf_hash, parse_checkpoint, root_from_inclusion_proof};
+use super::time::Timestamp;
+use super::trust::{TransparencyLog, TrustedRoot};
+use super::{b64, b64_encode, hex, invalid, malformed, sha256, unsupported, Error};
+use serde_json::Value;
+
+/// Checks an entry's log, signed entry timestamp, and inclusion proof; returns the log time it
+/// proves.
+pub(crate) fn verify_entry(
+    entry: &TlogEntry,
+    trust: &TrustedRoot,
+    now: Timestamp,
+) -> Result<Timestamp, Error> {
+    match (entry.kind.as_str(), entry.version.as_str()) {
+        ("hashedrekord", "0.0.1") | ("dsse", "0.0.1") | ("intoto", "0.0.2") => {}
+        ("hashedrekord", "0.0.2") | ("dsse", "0.0.2") => {
+            return Err(unsupported(format!(
+                "Rekor v2 entries ({} {}) are not supported yet",
+                entry.kind, entry.version
+            )))
+        }
+        (k, v) => return Err(unsupported(format!("tlog entry kind {k} {v}"))),
+    }
+    let log = trust.tlog(&entry.log_id).ok_or_else(|| {
+        invalid(format!(
+            "tlog entry: log {} is not in the trusted root",
+            b64_encode(&entry.log_id)
+        ))
+    })?;
+    let key = log.key.as_ref().map_err(Clone::clone)?;
+    if entry.integrated_time <= 0 {
+        return Err(invalid("tlog entry: no integrated time"));
+    }
+    let time = Timestamp::from_unix(entry.integrated_time);
+    if time > now {
+        return Err(invalid(format!(
+            "tlog entry: integrated time {time} is in the future (now {now})"
+        )));
+    }
+    if !log.valid_for.contains(time) {
+        return Err(invalid(format!(
+            "tlog entry: the log key is not valid at integrated time {time}"
+        )));
+    }
+    // The signed entry timestamp: the log's signature over the canonical JSON of the entry.
+    let set = entry
+        .signed_entry_timestamp
+        .as_ref()
+        .ok_or_else(|| unsupported("tlog entry without a signed entry timestamp: RFC 3161 timestamps are not supported yet"))?;
+    let canonical = format!(
+        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
+        b64_encode(&entry.canonicalized_body),
+        entry.integrated_time,
+        hex(&entry.log_id),
+        entry.log_index
+    );
+    key.verify(canonical.as_bytes(), set)
+        .map_err(|_| invalid("tlog entry: signed entry timestamp does not verify"))?;
+    if let Some(proof) = &entry.inclusion_proof {
+        let leaf = leaf_hash(&entry.canonicalized_body);
+        let root =
+            root_from_inclusion_proof(proof.log_index, proof.tree_size, leaf, &proof.hashes)?;
+        if root.as_slice() != proof.root_hash.as_slice() {
+            return Err(invalid(
+                "tlog entry: inclusion proof does not lead to the root hash",
+            ));
+        }
+        let note = proof
+            .checkpoint
+            .as_deref()
+            .ok_or_else(|| malformed("tlog entry: inclusion proof without a checkpoint"))?;
+        verify_checkpoint(note, log, proof.tree_size, &proof.root_hash)?;
+    }
+    Ok(time)
+}
+
+fn verify_checkpoint(
+    note: &str,
+    log: &TransparencyLog,
+    size: u64,
+    root: &[u8],
+) -> Result<(), Error> {
+    let cp = parse_checkpoint(note)?;
+    let key = log.key.as_ref().map_err(Clone::clone)?;
+    let hint = log
+        .key_id
+        .get(..4)
+        .ok_or_else(|| malformed("trusted root: log ID shorter than 4 bytes"))?;
+    let mut signed = false;
+    for (_, h, sig) in &cp.signatures {
+        if h.as_slice() == hint {
+            key.verify(cp.text.as_bytes(), sig)
+                .map_err(|_| invalid("checkpoint: the log's signature does not verify"))?;
+            signed = true;
+        }
+    }
+    if !signed {
+        return Err(invalid("checkpoint: no signature by the log (key hint)"));
+    }
+    if cp.size != size || cp.root_hash != root {
+        return Err(invalid(
+            "checkpoint: tree size or root hash differ from the inclusion proof",
+        ));
+    }
+    Ok(())
+}
+
+fn field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, Error> {
+    path.iter().try_fold(v, |v, k| {
+        v.get(k)
+            .ok_or_else(|| malformed(format!("tlog entry body: no {}", path.join("."))))
+    })
+}
+
+fn string<'a>(v: &'a Value, path: &[&str]) -> Result<&'a str, Error> {
+    field(v, path)?.as_str().ok_or_else(|| {
+        malformed(format!(
+            "tlog entry body: {} is not a string",
+            path.join(".")
+        ))
+    })
+}
+
+/// A `publicKey`/`verifier` field: base64 of PEM (a certificate or a public key), as DER.
+fn pem_der(what: &str, b64_pem: &str) -> Result<Vec<u8>, Error> {
+    let text = b64(what, b64_pem)?;
+    let block = pem::parse(&text).map_err(|e| malformed(format!("{what}: bad PEM: {e}")))?;
+    Ok(block.contents().to_vec())
+}
+
+fn check_sha256(what: &str, v: &Value, path: &[&str], want: &[u8]) -> Result<(), Error> {
+    let mut alg = path.to_vec();
+    alg.push("algorithm");
+    let mut val = path.to_vec();
+    val.push("value");
+    if string(v, &alg)? != "sha256" {
+        return Err(unsupported(format!(
+            "tlog entry body: {what} hash is not sha256"
+        )));
+    }
+    if string(v, &val)? != hex(want) {
+        return Err(invalid(format!(
+            "tlog entry body: {what} hash does not match the bundle"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the entry's body records this bundle: its signature, its certificate or key
+/// (`signer`, DER), and the artifact digest or DSSE envelope.
+pub(crate) fn check_body(
+    entry: &TlogEntry,
+    content: &Content,
+    signer: &[u8],
+    artifact_sha256: &[u8; 32],
+) -> Result<(), Error> {
+    let body: Value = serde_json::from_slice(&entry.canonicalized_body)
+        .map_err(|e| malformed(format!("tlog entry body: {e}")))?;
+    if string(&body, &["kind"])? != entry.kind || string(&body, &["apiVersion"])? != entry.version {
+        return Err(invalid(
+            "tlog entry body: kind or version differ from the entry's kindVersion",
+        ));
+    }
+    match (entry.kind.as_str(), content) {
+        ("hashedrekord", Content::MessageSignature { signature, .. }) => {
+            check_sha256(
+                "artifact",
+                &body,
+                &["spec", "data", "hash"],
+                artifact_sha256,
+            )?;
+            let sig = b64(
+                "tlog entry signature",
+                string(&body, &["spec", "signature", "content"])?,
+            )?;
+            if &sig != signature {
+                return Err(invalid(
+                    "tlog entry body: signature differs from the bundle's",
+                ));
+            }
+            let key = pem_der(
+                "tlog entry public key",
+                string(&body, &["spec", "signature", "publicKey", "content"])?,
+            )?;
+            if key != signer {
+                return Err(invalid(
+                    "tlog entry body: certificate or key differs from the bundle's",
+                ));
+            }
+            Ok(())
+        }
+        ("dsse", Content::Dsse(env)) => {
+            check_sha256(
+                "DSSE payload",
+                &body,
+                &["spec", "payloadHash"],
+                &sha256(&env.payload),
+            )?;
+            let sigs = field(&body, &["spec", "signatures"])?
+                .as_array()
+                .ok_or_else(|| malformed("tlog entry body: spec.signatures is not a list"))?;
+            check_signatures(env, sigs, signer, |s| {
+                Ok((
+                    b64("tlog entry signature", string(s, &["signature"])?)?,
+                    string(s, &["verifier"])?.to_string(),
+                ))
+            })
+        }
+        ("intoto", Content::Dsse(env)) => {
+            check_sha256(
+                "DSSE payload",
+                &body,
+                &["spec", "content", "payloadHash"],
+                &sha256(&env.payload),
+            )?;
+            let logged = field(&body, &["spec", "content", "envelope"])?;
+            if string(logged, &["payloadType"])? != env.payload_type {
+                return Err(invalid(
+                    "tlog entry body: DSSE payload type differs from the bundle's",
+                ));
+            }
+            let sigs = field(logged, &["signatures"])?
+                .as_array()
+                .ok_or_else(|| malformed("tlog entry body: envelope signatures is not a list"))?;
+            // intoto 0.0.2 stores each signature base64-encoded twice.
+            check_signatures(env, sigs, signer, |s| {
+                let once = b64("tlog entry signature", string(s, &["sig"])?)?;
+                let text = String::from_utf8(once)
+                    .map_err(|_| malformed("tlog entry signature: not text"))?;
+                Ok((
+                    b64("tlog entry signature", &text)?,
+                    string(s, &["publicKey"])?.to_string(),
+                ))
+            })
+        }
+        (kind, _) => Err(invalid(format!(
+            "tlog entry: a {kind} entry does not match the bundle's content type"
+        ))),
+    }
+}
+
+fn check_signatures(
+    env: &super::bundle::DsseEnvelope,
+    logged: &[Value],
+    signer: &[u8],
+    read: impl Fn(&Value) -> Result<(Vec<u8>, String), Error>,
+) -> Result<(), Error> {
+    if logged.len() != env.signatures.len() {
+        return Err(invalid(
+            "tlog entry body: number of DSSE signatures differs from the bundle's",
+        ));
+    }
+    for (s, bundle_sig) in logged.iter().zip(&env.signatures) {
+        let (sig, verifier) = read(s)?;
+        if sig != bundle_sig.sig {
+            return Err(invalid(
+                "tlog entry body: DSSE signature differs from the bundle's",
+            ));
+        }
+        if pem_der("tlog entry verifier", &verifier)? != signer {
+            return Err(invalid(
+                "tlog entry body: DSSE verifier differs from the bundle's certificate or key",
+            ));
+        }
+    }
+    Ok(())
+}

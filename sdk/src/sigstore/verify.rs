@@ -1,0 +1,201 @@
+//! Verifying a bundle: what the signer must be, and the checks in order.
+
+use super::bundle::{Bundle, Content, SigningMaterial};
+use super::cert::{self, Identity};
+use super::rekor;
+use super::time::Timestamp;
+use super::trust::TrustedRoot;
+use super::{hex, invalid, malformed, sha256, Error, PublicKey};
+use serde_json::Value;
+
+/// Who must have signed.
+#[derive(Debug, Clone)]
+pub enum Policy {
+    /// A Fulcio certificate for this OIDC issuer and subject (SAN URI or email), matched exactly.
+    Identity { issuer: String, subject: String },
+    /// A known public key (no certificate); `spki` is its DER SubjectPublicKeyInfo.
+    Key { key: PublicKey, spki: Vec<u8> },
+}
+
+impl Policy {
+    /// A key policy from a PEM `PUBLIC KEY`.
+    pub fn key_from_pem(pem: &str) -> Result<Self, Error> {
+        let (key, spki) = PublicKey::from_pem(pem)?;
+        Ok(Policy::Key { key, spki })
+    }
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// When the signature was made, as proven by the transparency log.
+    pub signing_time: Timestamp,
+    /// The certificate's identity (`None` for a key policy).
+    pub identity: Option<Identity>,
+}
+
+const DSSE_IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// DSSE pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Verifies `bundle` for `artifact` (for a DSSE bundle, the in-toto statement's subject) against
+/// `policy` and `trust`, at `now` (Unix seconds; the caller's clock).
+pub fn verify(
+    bundle: &Bundle,
+    artifact: &[u8],
+    policy: &Policy,
+    trust: &TrustedRoot,
+    now: i64,
+) -> Result<Verified, Error> {
+    let now = Timestamp::from_unix(now);
+    let digest = sha256(artifact);
+
+    // 1. The signer's key, and its DER as the log records it.
+    let (key, signer_der, leaf) = match (&bundle.material, policy) {
+        (SigningMaterial::Certificate { leaf, .. }, Policy::Identity { .. }) => {
+            let cert = cert::parse("bundle certificate", leaf)?;
+            (cert::public_key(&cert)?, leaf.clone(), Some(cert))
+        }
+        (SigningMaterial::PublicKey { .. }, Policy::Key { key, spki }) => {
+            (key.clone(), spki.clone(), None)
+        }
+        (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => {
+            return Err(invalid(
+                "bundle is signed with a key, but no key was given (identity policy)",
+            ))
+        }
+        (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => {
+            return Err(invalid(
+                "bundle is signed with a certificate, but a key policy was given",
+            ))
+        }
+    };
+
+    // 2. The signature over the content.
+    match &bundle.content {
+        Content::MessageSignature {
+            digest: hint,
+            signature,
+        } => {
+            if let Some((alg, d)) = hint {
+                if alg != "SHA2_256" {
+                    return Err(super::unsupported(format!(
+                        "message digest algorithm {alg}"
+                    )));
+                }
+                if d.as_slice() != digest {
+                    return Err(invalid("message digest does not match the artifact"));
+                }
+            }
+            key.verify(artifact, signature)
+                .map_err(|_| invalid("message signature does not verify over the artifact"))?;
+        }
+        Content::Dsse(env) => {
+            let [sig] = env.signatures.as_slice() else {
+                return Err(invalid("DSSE envelope must have exactly one signature"));
+            };
+            key.verify(&pae(&env.payload_type, &env.payload), &sig.sig)
+                .map_err(|_| invalid("DSSE signature does not verify"))?;
+            check_subject(&env.payload_type, &env.payload, &digest)?;
+        }
+    }
+
+    // 3. The transparency log: every entry must verify and record this signature.
+    if bundle.tlog_entries.is_empty() {
+        return Err(invalid("bundle has no transparency log entry"));
+    }
+    let mut times = Vec::new();
+    for entry in &bundle.tlog_entries {
+        times.push(rekor::verify_entry(entry, trust, now)?);
+        rekor::check_body(entry, &bundle.content, &signer_der, &digest)?;
+    }
+    let signing_time = times
+        .iter()
+        .copied()
+        .min()
+        .ok_or_else(|| malformed("no signing time"))?;
+
+    // 4. The certificate: chain, validity at every log time, identity.
+    let identity = match (leaf, policy, &bundle.material) {
+        (
+            Some(cert),
+            Policy::Identity { issuer, subject },
+            SigningMaterial::Certificate { chain, .. },
+        ) => {
+            for t in &times {
+                cert::verify_chain(&cert, chain, trust, *t)?;
+            }
+            let id = cert::identity(&cert)?;
+            if id.issuer.as_deref() != Some(issuer.as_str()) {
+                return Err(invalid(format!(
+                    "identity: certificate issuer {:?} is not {issuer:?}",
+                    id.issuer.as_deref().unwrap_or("(none)")
+                )));
+            }
+            if !id.sans.iter().any(|s| s == subject) {
+                return Err(invalid(format!(
+                    "identity: certificate subject {:?} is not {subject:?}",
+                    id.sans
+                )));
+            }
+            Some(id)
+        }
+        _ => None,
+    };
+    Ok(Verified {
+        signing_time,
+        identity,
+    })
+}
+
+/// A DSSE bundle's artifact is the subject of its in-toto statement.
+fn check_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Result<(), Error> {
+    if payload_type != DSSE_IN_TOTO {
+        return Err(super::unsupported(format!(
+            "DSSE payload type {payload_type:?} (only in-toto)"
+        )));
+    }
+    let statement: Value = serde_json::from_slice(payload)
+        .map_err(|e| malformed(format!("in-toto statement: {e}")))?;
+    let want = hex(digest);
+    let found = statement
+        .get("subject")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("in-toto statement: no subject list"))?
+        .iter()
+        .any(|s| {
+            s.get("digest")
+                .and_then(|d| d.get("sha256"))
+                .and_then(Value::as_str)
+                == Some(want.as_str())
+        });
+    if !found {
+        return Err(invalid("in-toto statement: the artifact is not a subject"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_spec_example() {
+        // The example of the DSSE protocol document.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+    }
+}
