@@ -48,12 +48,25 @@ pub(crate) fn check_valid_at(what: &str, cert: &Certificate, t: Timestamp) -> Re
     Ok(())
 }
 
+/// Whether the certificate's extended key usage includes `usage`.
+pub(crate) fn has_eku(cert: &Certificate, usage: ObjectIdentifier) -> Result<bool, Error> {
+    let eku = cert
+        .tbs_certificate()
+        .get_extension::<ExtendedKeyUsage>()
+        .map_err(|e| malformed(format!("certificate: bad extendedKeyUsage: {e}")))?;
+    Ok(eku.is_some_and(|(_, e)| e.0.contains(&usage)))
+}
+
 fn is_self_signed(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 
 /// Checks that `issuer` signed `child`.
-fn check_signed_by(what: &str, child: &Certificate, issuer: &Certificate) -> Result<(), Error> {
+pub(crate) fn check_signed_by(
+    what: &str,
+    child: &Certificate,
+    issuer: &Certificate,
+) -> Result<(), Error> {
     if child.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err(invalid(format!(
             "{what}: issuer name does not match the CA's subject"
@@ -79,6 +92,22 @@ fn check_signed_by(what: &str, child: &Certificate, issuer: &Certificate) -> Res
     public_key(issuer)?
         .verify_prehash(&hash.digest(&tbs), sig)
         .map_err(|_| invalid(format!("{what}: signature by the CA does not verify")))
+}
+
+/// Only the leaf is taken from the bundle; a chain the bundle carries must not include a root
+/// (roots come only from the trusted root).
+pub(crate) fn check_bundle_chain(bundle_chain: &[Vec<u8>]) -> Result<(), Error> {
+    for (i, der) in bundle_chain.iter().enumerate() {
+        if is_self_signed(&parse(
+            &format!("bundle certificate chain [{}]", i + 1),
+            der,
+        )?) {
+            return Err(invalid(
+                "certificate chain: the bundle includes a root certificate",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks the leaf certificate: a code-signing end-entity certificate, chaining to one of the
@@ -109,10 +138,7 @@ pub(crate) fn verify_chain(
     if leaf_ca {
         return Err(invalid("certificate chain: the leaf is a CA certificate"));
     }
-    let eku = tbs
-        .get_extension::<ExtendedKeyUsage>()
-        .map_err(|e| malformed(format!("leaf certificate: bad extendedKeyUsage: {e}")))?;
-    if !eku.is_some_and(|(_, e)| e.0.contains(&CODE_SIGNING)) {
+    if !has_eku(leaf, CODE_SIGNING)? {
         return Err(invalid(
             "certificate chain: the leaf is not a code-signing certificate",
         ));

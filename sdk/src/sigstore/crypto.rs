@@ -15,11 +15,21 @@ pub(crate) const ECDSA_WITH_SHA256: ObjectIdentifier =
 pub(crate) const ECDSA_WITH_SHA384: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 
+const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+const ID_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
+const ID_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+const SHA384_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.12");
+const SHA512_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.13");
+const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+
 /// A hash function a signature is computed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashAlg {
     Sha256,
     Sha384,
+    Sha512,
 }
 
 impl HashAlg {
@@ -27,19 +37,34 @@ impl HashAlg {
         match self {
             HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
             HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            HashAlg::Sha512 => sha2::Sha512::digest(data).to_vec(),
         }
     }
 
-    /// The hash of an X.509 signature algorithm (`ecdsa-with-SHA256`/`SHA384`).
-    pub fn of_signature_oid(oid: &ObjectIdentifier) -> Result<Self, Error> {
-        if *oid == ECDSA_WITH_SHA256 {
+    /// The hash a digest algorithm identifier names (`id-sha256`...).
+    pub fn of_digest_oid(oid: &ObjectIdentifier) -> Result<Self, Error> {
+        if *oid == ID_SHA256 {
             Ok(HashAlg::Sha256)
-        } else if *oid == ECDSA_WITH_SHA384 {
+        } else if *oid == ID_SHA384 {
             Ok(HashAlg::Sha384)
+        } else if *oid == ID_SHA512 {
+            Ok(HashAlg::Sha512)
         } else {
-            Err(unsupported(format!(
-                "signature algorithm {oid} (only ECDSA with SHA-256/384)"
-            )))
+            Err(unsupported(format!("digest algorithm {oid}")))
+        }
+    }
+
+    /// The hash of an X.509 signature algorithm: ECDSA with SHA-256/384, RSA PKCS#1 v1.5 with
+    /// SHA-256/384/512.
+    pub fn of_signature_oid(oid: &ObjectIdentifier) -> Result<Self, Error> {
+        if *oid == ECDSA_WITH_SHA256 || *oid == SHA256_WITH_RSA {
+            Ok(HashAlg::Sha256)
+        } else if *oid == ECDSA_WITH_SHA384 || *oid == SHA384_WITH_RSA {
+            Ok(HashAlg::Sha384)
+        } else if *oid == SHA512_WITH_RSA {
+            Ok(HashAlg::Sha512)
+        } else {
+            Err(unsupported(format!("signature algorithm {oid}")))
         }
     }
 }
@@ -49,6 +74,10 @@ impl HashAlg {
 pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    /// Ed25519 (Rekor v2 checkpoints): signs messages, not digests.
+    Ed25519(ed25519_dalek::VerifyingKey),
+    /// RSA, PKCS#1 v1.5 signatures (some private instances' CAs).
+    Rsa(Box<rsa::PublicKey>),
 }
 
 impl PublicKey {
@@ -60,6 +89,20 @@ impl PublicKey {
     }
 
     pub(crate) fn from_spki(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<Self, Error> {
+        if spki.algorithm.oid == ID_ED25519 {
+            let raw = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| malformed("public key: unaligned bit string"))?;
+            return ed25519_dalek::VerifyingKey::try_from(raw)
+                .map(PublicKey::Ed25519)
+                .map_err(|_| malformed("public key: not an Ed25519 key"));
+        }
+        if spki.algorithm.oid == RSA_ENCRYPTION {
+            return rsa::PublicKey::try_from(spki.clone())
+                .map(|k| PublicKey::Rsa(Box::new(k)))
+                .map_err(|e| malformed(format!("public key: bad RSA key: {e}")));
+        }
         if spki.algorithm.oid != ID_EC_PUBLIC_KEY {
             return Err(unsupported(format!(
                 "public key algorithm {} (only ECDSA P-256/P-384)",
@@ -102,21 +145,24 @@ impl PublicKey {
         Ok((Self::from_spki_der(&der)?, der))
     }
 
-    /// The hash this key's curve is used with (SHA-256 for P-256, SHA-384 for P-384).
-    pub fn default_hash(&self) -> HashAlg {
+    /// Verifies a signature over `msg`: DER ECDSA hashed with the curve's hash (SHA-256 for
+    /// P-256, SHA-384 for P-384), or Ed25519.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), Error> {
         match self {
-            PublicKey::P256(_) => HashAlg::Sha256,
-            PublicKey::P384(_) => HashAlg::Sha384,
+            PublicKey::P256(_) => self.verify_prehash(&HashAlg::Sha256.digest(msg), sig),
+            PublicKey::P384(_) => self.verify_prehash(&HashAlg::Sha384.digest(msg), sig),
+            PublicKey::Rsa(_) => self.verify_prehash(&HashAlg::Sha256.digest(msg), sig),
+            PublicKey::Ed25519(k) => {
+                let sig = ed25519_dalek::Signature::from_slice(sig)
+                    .map_err(|_| invalid("signature is not an Ed25519 signature"))?;
+                k.verify_strict(msg, &sig)
+                    .map_err(|_| invalid("signature does not verify"))
+            }
         }
     }
 
-    /// Verifies a DER ECDSA signature over `msg`, hashed with the curve's hash.
-    pub fn verify(&self, msg: &[u8], der_sig: &[u8]) -> Result<(), Error> {
-        let hash = self.default_hash();
-        self.verify_prehash(&hash.digest(msg), der_sig)
-    }
-
-    /// Verifies a DER ECDSA signature over an already computed digest.
+    /// Verifies a signature over an already computed digest (DER ECDSA, or RSA PKCS#1 v1.5 with
+    /// the SHA-2 function the digest's length names).
     pub fn verify_prehash(&self, digest: &[u8], der_sig: &[u8]) -> Result<(), Error> {
         match self {
             PublicKey::P256(k) => {
@@ -128,6 +174,19 @@ impl PublicKey {
                 let sig = p384::ecdsa::DerSignature::from_bytes(der_sig)
                     .map_err(|_| invalid("signature is not a DER ECDSA P-384 signature"))?;
                 k.verify_prehash(digest, &sig)
+            }
+            PublicKey::Ed25519(_) => {
+                return Err(unsupported("Ed25519 signatures over a digest"));
+            }
+            PublicKey::Rsa(k) => {
+                let scheme = match digest.len() {
+                    32 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                    48 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+                    64 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+                    n => return Err(unsupported(format!("RSA signature over a {n}-byte digest"))),
+                };
+                k.verify(scheme, digest, der_sig)
+                    .map_err(|_| ecdsa::signature::Error::new())
             }
         }
         .map_err(|_| invalid("signature does not verify"))

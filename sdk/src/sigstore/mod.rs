@@ -6,15 +6,19 @@
 //! - [`verify`]: checks a bundle against an artifact, a [`Policy`] (an OIDC identity or a public
 //!   key) and a trusted root, at a time the caller gives (wasm has no clock).
 //!
-//! What is verified: the artifact signature (message signature or DSSE envelope, ECDSA P-256 and
-//! P-384), the Fulcio certificate chained to a trusted CA and valid at the signing time, the
-//! certificate's identity (OIDC issuer and SAN, matched exactly), the Rekor v1 entry (signed
-//! entry timestamp, RFC 6962 inclusion proof and signed checkpoint, and that the entry's body
-//! records this signature, certificate or key, and artifact or envelope).
+//! What is verified: the artifact signature (message signature or DSSE envelope; ECDSA P-256
+//! and P-384, RSA PKCS#1 v1.5 for certificate chains, Ed25519 for Rekor v2 checkpoints), the
+//! Fulcio certificate chained to a trusted CA and valid at every verified signing time, the
+//! certificate's identity (OIDC issuer and SAN, matched exactly), RFC 3161 timestamps over the
+//! signature (from a timestamp authority of the trusted root), and each Rekor entry: v1 (signed
+//! entry timestamp) or v2 (`hashedrekord` 0.0.2, timed by RFC 3161 timestamps), its RFC 6962
+//! inclusion proof and signed checkpoint, and that its body records this signature, certificate
+//! or key, and artifact digest or DSSE envelope.
 //!
-//! Not yet: Rekor v2 entries (`hashedrekord` 0.0.2), RFC 3161 timestamps (present ones are
-//! ignored: the time comes only from the Rekor entry), SCTs in the certificate, Ed25519 and RSA
-//! keys.
+//! Not yet: the certificate's embedded SCTs (certificate transparency), `dsse` 0.0.2 entries,
+//! identity patterns (only exact matches), DSSE payload types other than in-toto. If the trusted
+//! root has no timestamp authority, RFC 3161 timestamps in a bundle are ignored and the time
+//! must come from a Rekor v1 signed entry timestamp.
 
 mod bundle;
 mod cert;
@@ -22,6 +26,7 @@ mod crypto;
 pub mod merkle;
 mod rekor;
 mod time;
+mod timestamp;
 mod trust;
 mod verify;
 
@@ -71,9 +76,17 @@ pub(crate) fn unsupported(m: impl Into<String>) -> Error {
     Error::Unsupported(m.into())
 }
 
-/// Standard base64 (with padding), as protobuf-JSON writes bytes.
+/// Standard base64 (with padding), as protobuf-JSON writes bytes. Line breaks are skipped, as
+/// the common protobuf-JSON and base64 decoders do (some bundles wrap long values).
 pub(crate) fn b64(what: &str, s: &str) -> Result<Vec<u8>, Error> {
     use base64::Engine as _;
+    let joined;
+    let s = if s.contains(['\n', '\r']) {
+        joined = s.replace(['\n', '\r'], "");
+        joined.as_str()
+    } else {
+        s
+    };
     base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|e| malformed(format!("{what}: invalid base64: {e}")))

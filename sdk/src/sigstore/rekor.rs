@@ -8,21 +8,20 @@ use super::trust::{TransparencyLog, TrustedRoot};
 use super::{b64, b64_encode, hex, invalid, malformed, sha256, unsupported, Error};
 use serde_json::Value;
 
-/// Checks an entry's log, signed entry timestamp, and inclusion proof; returns the log time it
-/// proves.
+/// Checks an entry's log, signed entry timestamp (Rekor v1), and inclusion proof with its
+/// checkpoint. Returns the integrated time when a signed entry timestamp proves it; an entry
+/// without one (Rekor v2) needs `tsa_times`, the verified RFC 3161 times, for its log key.
 pub(crate) fn verify_entry(
     entry: &TlogEntry,
     trust: &TrustedRoot,
     now: Timestamp,
-) -> Result<Timestamp, Error> {
+    tsa_times: &[Timestamp],
+) -> Result<Option<Timestamp>, Error> {
     match (entry.kind.as_str(), entry.version.as_str()) {
-        ("hashedrekord", "0.0.1") | ("dsse", "0.0.1") | ("intoto", "0.0.2") => {}
-        ("hashedrekord", "0.0.2") | ("dsse", "0.0.2") => {
-            return Err(unsupported(format!(
-                "Rekor v2 entries ({} {}) are not supported yet",
-                entry.kind, entry.version
-            )))
-        }
+        ("hashedrekord", "0.0.1")
+        | ("dsse", "0.0.1")
+        | ("intoto", "0.0.2")
+        | ("hashedrekord", "0.0.2") => {}
         (k, v) => return Err(unsupported(format!("tlog entry kind {k} {v}"))),
     }
     let log = trust.tlog(&entry.log_id).ok_or_else(|| {
@@ -32,34 +31,55 @@ pub(crate) fn verify_entry(
         ))
     })?;
     let key = log.key.as_ref().map_err(Clone::clone)?;
-    if entry.integrated_time <= 0 {
-        return Err(invalid("tlog entry: no integrated time"));
-    }
-    let time = Timestamp::from_unix(entry.integrated_time);
-    if time > now {
-        return Err(invalid(format!(
-            "tlog entry: integrated time {time} is in the future (now {now})"
-        )));
-    }
-    if !log.valid_for.contains(time) {
-        return Err(invalid(format!(
-            "tlog entry: the log key is not valid at integrated time {time}"
-        )));
-    }
-    // The signed entry timestamp: the log's signature over the canonical JSON of the entry.
-    let set = entry
-        .signed_entry_timestamp
-        .as_ref()
-        .ok_or_else(|| unsupported("tlog entry without a signed entry timestamp: RFC 3161 timestamps are not supported yet"))?;
-    let canonical = format!(
-        r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
-        b64_encode(&entry.canonicalized_body),
-        entry.integrated_time,
-        hex(&entry.log_id),
-        entry.log_index
-    );
-    key.verify(canonical.as_bytes(), set)
-        .map_err(|_| invalid("tlog entry: signed entry timestamp does not verify"))?;
+    let integrated = match &entry.signed_entry_timestamp {
+        Some(set) => {
+            if entry.integrated_time <= 0 {
+                return Err(invalid(
+                    "tlog entry: signed entry timestamp without an integrated time",
+                ));
+            }
+            let time = Timestamp::from_unix(entry.integrated_time);
+            if time > now {
+                return Err(invalid(format!(
+                    "tlog entry: integrated time {time} is in the future (now {now})"
+                )));
+            }
+            if !log.valid_for.contains(time) {
+                return Err(invalid(format!(
+                    "tlog entry: the log key is not valid at integrated time {time}"
+                )));
+            }
+            // The log's signature over the canonical JSON of the entry (keys sorted, no spaces).
+            let canonical = format!(
+                r#"{{"body":"{}","integratedTime":{},"logID":"{}","logIndex":{}}}"#,
+                b64_encode(&entry.canonicalized_body),
+                entry.integrated_time,
+                hex(&entry.log_id),
+                entry.log_index
+            );
+            key.verify(canonical.as_bytes(), set)
+                .map_err(|_| invalid("tlog entry: signed entry timestamp does not verify"))?;
+            Some(time)
+        }
+        None => {
+            if tsa_times.is_empty() {
+                return Err(invalid(
+                    "tlog entry has no signed entry timestamp and the bundle no RFC 3161 timestamp: no trusted time",
+                ));
+            }
+            if let Some(t) = tsa_times.iter().find(|t| !log.valid_for.contains(**t)) {
+                return Err(invalid(format!(
+                    "tlog entry: the log key is not valid at timestamp {t}"
+                )));
+            }
+            if entry.inclusion_proof.is_none() {
+                return Err(invalid(
+                    "tlog entry has neither a signed entry timestamp nor an inclusion proof",
+                ));
+            }
+            None
+        }
+    };
     if let Some(proof) = &entry.inclusion_proof {
         let leaf = leaf_hash(&entry.canonicalized_body);
         let root =
@@ -75,9 +95,19 @@ pub(crate) fn verify_entry(
             .ok_or_else(|| malformed("tlog entry: inclusion proof without a checkpoint"))?;
         verify_checkpoint(note, log, proof.tree_size, &proof.root_hash)?;
     }
-    Ok(time)
+    Ok(integrated)
 }
 
+/// The log's name in checkpoints: the host of its base URL.
+fn log_name(log: &TransparencyLog) -> &str {
+    let url = log.base_url.as_str();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+/// Checks a checkpoint: one of its signatures is the log's (its name, key hint and key), and it
+/// commits to the inclusion proof's tree size and root hash. Other signatures (witnesses) are
+/// ignored.
 fn verify_checkpoint(
     note: &str,
     log: &TransparencyLog,
@@ -90,16 +120,16 @@ fn verify_checkpoint(
         .key_id
         .get(..4)
         .ok_or_else(|| malformed("trusted root: log ID shorter than 4 bytes"))?;
-    let mut signed = false;
-    for (_, h, sig) in &cp.signatures {
-        if h.as_slice() == hint {
-            key.verify(cp.text.as_bytes(), sig)
-                .map_err(|_| invalid("checkpoint: the log's signature does not verify"))?;
-            signed = true;
-        }
-    }
+    let name = log_name(log);
+    let signed = cp
+        .signatures
+        .iter()
+        .filter(|(n, h, _)| n == name && h.as_slice() == hint)
+        .any(|(_, _, sig)| key.verify(cp.text.as_bytes(), sig).is_ok());
     if !signed {
-        return Err(invalid("checkpoint: no signature by the log (key hint)"));
+        return Err(invalid(format!(
+            "checkpoint: no valid signature by the log {name}"
+        )));
     }
     if cp.size != size || cp.root_hash != root {
         return Err(invalid(
@@ -166,7 +196,9 @@ pub(crate) fn check_body(
         ));
     }
     match (entry.kind.as_str(), content) {
-        ("hashedrekord", Content::MessageSignature { signature, .. }) => {
+        ("hashedrekord", Content::MessageSignature { signature, .. })
+            if entry.version == "0.0.1" =>
+        {
             check_sha256(
                 "artifact",
                 &body,
@@ -236,6 +268,54 @@ pub(crate) fn check_body(
                     string(s, &["publicKey"])?.to_string(),
                 ))
             })
+        }
+        ("hashedrekord", content) if entry.version == "0.0.2" => {
+            let spec = field(&body, &["spec", "hashedRekordV002"])?;
+            // Over DSSE, Rekor v2 logs the hash of the pre-authentication encoding.
+            let (want_digest, want_sig) = match content {
+                Content::MessageSignature { signature, .. } => {
+                    (artifact_sha256.to_vec(), signature)
+                }
+                Content::Dsse(env) => {
+                    let [sig] = env.signatures.as_slice() else {
+                        return Err(invalid("DSSE envelope must have exactly one signature"));
+                    };
+                    (
+                        sha256(&super::verify::pae(&env.payload_type, &env.payload)).to_vec(),
+                        &sig.sig,
+                    )
+                }
+            };
+            if string(spec, &["data", "algorithm"])? != "SHA2_256" {
+                return Err(unsupported(
+                    "tlog entry body: digest algorithm is not SHA2_256",
+                ));
+            }
+            if b64("tlog entry digest", string(spec, &["data", "digest"])?)? != want_digest {
+                return Err(invalid("tlog entry body: digest does not match the bundle"));
+            }
+            if &b64(
+                "tlog entry signature",
+                string(spec, &["signature", "content"])?,
+            )? != want_sig
+            {
+                return Err(invalid(
+                    "tlog entry body: signature differs from the bundle's",
+                ));
+            }
+            let verifier = field(spec, &["signature", "verifier"])?;
+            let raw = verifier
+                .get("x509Certificate")
+                .or_else(|| verifier.get("publicKey"))
+                .and_then(|v| v.get("rawBytes"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed("tlog entry body: verifier has no certificate or key"))?;
+            if b64("tlog entry verifier", raw)? != signer {
+                return Err(invalid(
+                    "tlog entry body: certificate or key differs from the bundle's",
+                ));
+            }
+            Ok(())
         }
         (kind, _) => Err(invalid(format!(
             "tlog entry: a {kind} entry does not match the bundle's content type"

@@ -137,7 +137,13 @@ fn log(kind: &str, i: usize, raw: RawLog) -> Result<TransparencyLog, Error> {
         &raw.public_key.raw_bytes,
     )?;
     let key = match raw.public_key.key_details.as_str() {
-        "PKIX_ECDSA_P256_SHA_256" | "PKIX_ECDSA_P384_SHA_384" => PublicKey::from_spki_der(&spki),
+        "PKIX_ECDSA_P256_SHA_256"
+        | "PKIX_ECDSA_P384_SHA_384"
+        | "PKIX_ED25519"
+        | "PKCS1_RSA_PKCS1V5"
+        | "PKIX_RSA_PKCS1V15_2048_SHA256"
+        | "PKIX_RSA_PKCS1V15_3072_SHA256"
+        | "PKIX_RSA_PKCS1V15_4096_SHA256" => PublicKey::from_spki_der(&spki),
         other => Err(super::unsupported(format!("{what}: key type {other:?}"))),
     };
     Ok(TransparencyLog {

@@ -4,6 +4,7 @@ use super::bundle::{Bundle, Content, SigningMaterial};
 use super::cert::{self, Identity};
 use super::rekor;
 use super::time::Timestamp;
+use super::timestamp;
 use super::trust::TrustedRoot;
 use super::{hex, invalid, malformed, sha256, Error, PublicKey};
 use serde_json::Value;
@@ -63,7 +64,8 @@ pub fn verify(
 
     // 1. The signer's key, and its DER as the log records it.
     let (key, signer_der, leaf) = match (&bundle.material, policy) {
-        (SigningMaterial::Certificate { leaf, .. }, Policy::Identity { .. }) => {
+        (SigningMaterial::Certificate { leaf, chain }, Policy::Identity { .. }) => {
+            cert::check_bundle_chain(chain)?;
             let cert = cert::parse("bundle certificate", leaf)?;
             (cert::public_key(&cert)?, leaf.clone(), Some(cert))
         }
@@ -111,22 +113,47 @@ pub fn verify(
         }
     }
 
-    // 3. The transparency log: every entry must verify and record this signature.
+    // 3. RFC 3161 timestamps over the signature, each must verify.
+    let signature = match &bundle.content {
+        Content::MessageSignature { signature, .. } => signature.as_slice(),
+        Content::Dsse(env) => env
+            .signatures
+            .first()
+            .map(|s| s.sig.as_slice())
+            .unwrap_or_default(),
+    };
+    // A trusted root without timestamp authorities cannot vouch for any timestamp: they are then
+    // ignored, and the time must come from the log.
+    let mut tsa_times = Vec::new();
+    let timestamps = if trust.timestamp_authorities.is_empty() {
+        &[][..]
+    } else {
+        bundle.rfc3161_timestamps.as_slice()
+    };
+    for ts in timestamps {
+        let t = timestamp::verify_timestamp(ts, signature, trust)?;
+        if t > now {
+            return Err(invalid(format!(
+                "RFC 3161 timestamp {t} is in the future (now {now})"
+            )));
+        }
+        tsa_times.push(t);
+    }
+
+    // 4. The transparency log: every entry must verify and record this signature.
     if bundle.tlog_entries.is_empty() {
         return Err(invalid("bundle has no transparency log entry"));
     }
-    let mut times = Vec::new();
+    let mut times = tsa_times.clone();
     for entry in &bundle.tlog_entries {
-        times.push(rekor::verify_entry(entry, trust, now)?);
+        times.extend(rekor::verify_entry(entry, trust, now, &tsa_times)?);
         rekor::check_body(entry, &bundle.content, &signer_der, &digest)?;
     }
-    let signing_time = times
-        .iter()
-        .copied()
-        .min()
-        .ok_or_else(|| malformed("no signing time"))?;
+    let signing_time = times.iter().copied().min().ok_or_else(|| {
+        invalid("no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)")
+    })?;
 
-    // 4. The certificate: chain, validity at every log time, identity.
+    // 5. The certificate: chain, validity at every log time, identity.
     let identity = match (leaf, policy, &bundle.material) {
         (
             Some(cert),
