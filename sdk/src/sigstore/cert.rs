@@ -112,24 +112,14 @@ pub(crate) fn check_bundle_chain(bundle_chain: &[Vec<u8>]) -> Result<(), Error> 
 
 /// Checks the leaf certificate: a code-signing end-entity certificate, chaining to one of the
 /// trusted root's certificate authorities, every certificate valid at `t`, the authority too.
+/// Returns the DER public key of the leaf's issuer.
 pub(crate) fn verify_chain(
     leaf: &Certificate,
     bundle_chain: &[Vec<u8>],
     trust: &TrustedRoot,
     t: Timestamp,
-) -> Result<(), Error> {
-    // Only the leaf is taken from the bundle; a chain the bundle carries must not include a root
-    // (roots come only from the trusted root).
-    for (i, der) in bundle_chain.iter().enumerate() {
-        if is_self_signed(&parse(
-            &format!("bundle certificate chain [{}]", i + 1),
-            der,
-        )?) {
-            return Err(invalid(
-                "certificate chain: the bundle includes a root certificate",
-            ));
-        }
-    }
+) -> Result<Vec<u8>, Error> {
+    check_bundle_chain(bundle_chain)?;
     let tbs = leaf.tbs_certificate();
     let leaf_ca = tbs
         .get_extension::<BasicConstraints>()
@@ -147,7 +137,7 @@ pub(crate) fn verify_chain(
     let mut last = invalid("certificate chain: no certificate authority in the trusted root");
     for (n, ca) in trust.certificate_authorities.iter().enumerate() {
         match chain_to(leaf, ca, t) {
-            Ok(()) => return Ok(()),
+            Ok(issuer) => return Ok(issuer),
             Err(e) => {
                 last = Error::Invalid(format!(
                     "certificate chain (authority {n}, {}): {e}",
@@ -163,7 +153,7 @@ fn chain_to(
     leaf: &Certificate,
     ca: &super::trust::CertificateAuthority,
     t: Timestamp,
-) -> Result<(), Error> {
+) -> Result<Vec<u8>, Error> {
     if !ca.valid_for.contains(t) {
         return Err(invalid(format!("authority not valid at signing time {t}")));
     }
@@ -183,7 +173,14 @@ fn chain_to(
             "the authority's chain does not end in a self-signed root",
         ));
     }
-    Ok(())
+    let issuer = certs
+        .first()
+        .ok_or_else(|| malformed("authority without certificates"))?;
+    issuer
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| malformed(format!("CA public key: {e}")))
 }
 
 /// The signer identity a Fulcio certificate records.

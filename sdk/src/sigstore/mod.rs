@@ -9,22 +9,25 @@
 //! What is verified: the artifact signature (message signature or DSSE envelope; ECDSA P-256
 //! and P-384, RSA PKCS#1 v1.5 for certificate chains, Ed25519 for Rekor v2 checkpoints), the
 //! Fulcio certificate chained to a trusted CA and valid at every verified signing time, the
-//! certificate's identity (OIDC issuer and SAN, matched exactly), RFC 3161 timestamps over the
-//! signature (from a timestamp authority of the trusted root), and each Rekor entry: v1 (signed
+//! certificate's identity (OIDC issuer and SAN, matched exactly), its embedded SCTs (one must
+//! verify with a CT log of the trusted root), RFC 3161 timestamps over the signature (from a
+//! timestamp authority of the trusted root), and each Rekor entry: v1 (signed
 //! entry timestamp) or v2 (`hashedrekord` 0.0.2, timed by RFC 3161 timestamps), its RFC 6962
 //! inclusion proof and signed checkpoint, and that its body records this signature, certificate
 //! or key, and artifact digest or DSSE envelope.
 //!
-//! Not yet: the certificate's embedded SCTs (certificate transparency), `dsse` 0.0.2 entries,
-//! identity patterns (only exact matches), DSSE payload types other than in-toto. If the trusted
-//! root has no timestamp authority, RFC 3161 timestamps in a bundle are ignored and the time
-//! must come from a Rekor v1 signed entry timestamp.
+//! Not yet: `dsse` 0.0.2 entries, identity patterns (only exact matches), DSSE payload types
+//! other than in-toto, a threshold of several log entries or timestamps (one verified time is
+//! enough; every entry and timestamp present must verify). If the trusted root has no timestamp
+//! authority, RFC 3161 timestamps in a bundle are ignored and the time must come from a Rekor v1
+//! signed entry timestamp.
 
 mod bundle;
 mod cert;
 mod crypto;
 pub mod merkle;
 mod rekor;
+mod sct;
 mod time;
 mod timestamp;
 mod trust;

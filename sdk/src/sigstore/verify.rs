@@ -3,6 +3,7 @@
 use super::bundle::{Bundle, Content, SigningMaterial};
 use super::cert::{self, Identity};
 use super::rekor;
+use super::sct;
 use super::time::Timestamp;
 use super::timestamp;
 use super::trust::TrustedRoot;
@@ -160,9 +161,11 @@ pub fn verify(
             Policy::Identity { issuer, subject },
             SigningMaterial::Certificate { chain, .. },
         ) => {
+            let mut issuer_spki = Vec::new();
             for t in &times {
-                cert::verify_chain(&cert, chain, trust, *t)?;
+                issuer_spki = cert::verify_chain(&cert, chain, trust, *t)?;
             }
+            sct::verify_scts(&cert, &issuer_spki, trust)?;
             let id = cert::identity(&cert)?;
             if id.issuer.as_deref() != Some(issuer.as_str()) {
                 return Err(invalid(format!(
