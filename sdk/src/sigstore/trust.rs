@@ -4,9 +4,10 @@ use super::time::{parse_rfc3339, Timestamp};
 use super::{b64, malformed, Error, PublicKey};
 use serde::Deserialize;
 
-/// The Sigstore public-good trusted root, embedded.
-const PUBLIC_GOOD: &[u8] =
-    include_bytes!("../../../../shared/testdata/sigstore-public-good/trusted_root.json");
+/// The Sigstore public-good trusted root, embedded (a copy of
+/// `shared/testdata/sigstore-public-good/trusted_root.json`, so that the crate builds on its own;
+/// a test checks that the two agree).
+const PUBLIC_GOOD: &[u8] = include_bytes!("public_good_trusted_root.json");
 
 /// A closed interval of time; an absent `end` is open-ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +179,7 @@ fn authority(kind: &str, i: usize, raw: RawCa) -> Result<CertificateAuthority, E
 }
 
 impl TrustedRoot {
-    /// Parses a `trusted_root.json`. Every log and authority must have a `validFor` with a start;
+    /// Parses a `trusted_root.json`. It must have a transparency log; every log and authority must have a `validFor` with a start;
     /// keys of types not supported yet are kept, and refused only when used.
     pub fn from_json(json: &[u8]) -> Result<Self, Error> {
         let raw: RawRoot =
@@ -195,6 +196,9 @@ impl TrustedRoot {
                 .map(|(i, c)| authority(kind, i, c))
                 .collect::<Result<Vec<_>, _>>()
         };
+        if raw.tlogs.is_empty() {
+            return Err(malformed("trusted root: no transparency log (tlogs)"));
+        }
         Ok(TrustedRoot {
             tlogs: enumerate(raw.tlogs, "tlogs")?,
             ctlogs: enumerate(raw.ctlogs, "ctlogs")?,
@@ -235,6 +239,16 @@ mod tests {
         assert_eq!(root.certificate_authorities.len(), 2);
         assert!(root.certificate_authorities[0].valid_for.end.is_some());
         assert_eq!(root.ctlogs.len(), 2);
+    }
+
+    #[test]
+    fn embedded_root_is_the_shared_one() {
+        let shared = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/sigstore-public-good/trusted_root.json"
+        ))
+        .unwrap();
+        assert_eq!(PUBLIC_GOOD, shared.as_slice());
     }
 
     #[test]
