@@ -37,10 +37,11 @@ pub use bundle::{
     Bundle, BundleVersion, Content, DsseEnvelope, DsseSignature, InclusionProof, SigningMaterial,
     TlogEntry,
 };
+pub use cert::Identity;
 pub use crypto::PublicKey;
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
-pub use verify::{verify, Policy, Verified};
+pub use verify::{pae, verify, Policy, Verified};
 
 use std::fmt;
 
