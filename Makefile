@@ -87,11 +87,18 @@ examples: modules
 # The example gate runs the CLI end to end over the real modules (allowed pass, denied are denied).
 test: modules examples
 	set -o pipefail; cargo test --release --workspace 2>&1 | tee target/test-output.txt
+	@# The SDK's Sigstore verifier (feature `sigstore`, groundwork for verify-slsa): the
+	@# sigstore-conformance suite from ../shared/testdata.
+	set -o pipefail; cargo test --release -p custody-sdk --features sigstore --lib sigstore:: 2>&1 | tee -a target/test-output.txt
+	set -o pipefail; cargo test --release -p custody-sdk --features sigstore --test sigstore_conformance 2>&1 | tee -a target/test-output.txt
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
 	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
 	  --features custody-sdk/gatekeeper,$(OPA_FEATURES) -- -D warnings
+	cargo clippy --release -p custody-sdk --features sigstore --all-targets -- -D warnings
+	cargo clippy --release -p custody-sdk --features sigstore --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --release -p custody-sdk --features sigstore --target $(OPA_TARGET) -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules
