@@ -168,9 +168,9 @@ fn leak<T>(value: T) -> i32 {
     Box::into_raw(Box::new(value)) as i32
 }
 
-/// A value holding `text` (copied).
-fn new_value(text: &[u8]) -> i32 {
-    let text: &'static mut [u8] = Vec::leak(text.to_vec());
+/// A value holding `text`.
+fn new_value(text: Vec<u8>) -> i32 {
+    let text: &'static mut [u8] = Vec::leak(text);
     leak(JsonValue {
         magic: VALUE_MAGIC,
         text: text.as_ptr(),
@@ -258,7 +258,7 @@ pub fn heap_ptr_set(addr: i32) {
 pub fn json_parse(text: i32, len: i32) -> i32 {
     match memory_slice(text as u32 as usize, len as u32 as usize) {
         Some(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
-            new_value(bytes)
+            new_value(bytes.to_vec())
         }
         _ => 0,
     }
@@ -275,12 +275,12 @@ pub fn json_dump(value: i32) -> i32 {
 
 /// `builtins() -> value`: none.
 pub fn builtins() -> i32 {
-    new_value(b"{}")
+    new_value(b"{}".to_vec())
 }
 
 /// `entrypoints() -> value`.
 pub fn entrypoints() -> i32 {
-    new_value(ENTRYPOINTS)
+    new_value(ENTRYPOINTS.to_vec())
 }
 
 /// `opa_eval_ctx_new() -> ctx`.
@@ -324,7 +324,7 @@ pub fn eval<R: Rule>(addr: i32) -> i32 {
         value_text(ctx.input)
     };
     let result = evaluate::<R>(ctx.entrypoint, input);
-    ctx.result = new_value(&result);
+    ctx.result = new_value(result);
     0
 }
 
