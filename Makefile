@@ -13,6 +13,10 @@ space := $(subst ,, )
 OPA_FEATURES := $(subst $(space),$(comma),$(POLICIES:%=%/gatekeeper))
 DIST      := dist
 CUSTODY   := target/release/custody
+# Test probes: modules that are not policies, for the host tests (host-tests/probes/<name>), built
+# into <target dir>/probes/<name>.wasm, where host-tests looks for them (never into dist/).
+PROBES    := sigstore-verify
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # Debian's binaryen 108 needs the features Rust's wasm output uses spelled out (see README).
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-reference-types --enable-multivalue
@@ -70,6 +74,15 @@ modules: setup cli
 	    echo "$$p ($$build): $$(stat -c %s $$raw) bytes built, $$(stat -c %s $$out) bytes optimised and annotated"; \
 	  done; \
 	done
+	@# A separate cargo invocation: built with the policies, the probes' features (the SDK's
+	@# `sigstore`) would be unified into the policy modules too.
+	cargo build --profile wasm --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe))
+	@mkdir -p $(TARGET_DIR)/probes
+	@set -e; for p in $(PROBES); do \
+	  raw=$(TARGET_DIR)/$(WASM_TARGET)/wasm/$${p//-/_}_probe.wasm; out=$(TARGET_DIR)/probes/$$p.wasm; \
+	  wasm-opt $(WASM_OPT_FLAGS) $$raw -o $$out; \
+	  echo "probe $$p: $$(stat -c %s $$raw) bytes built, $$(stat -c %s $$out) bytes optimised"; \
+	done
 
 # The shift-left gate on the example manifests: those under allowed/ must pass, those under
 # denied/ must be denied (custody check exits 1 on a denial).
@@ -99,11 +112,13 @@ test: modules examples
 	cargo clippy --release -p custody-sdk --features sigstore --all-targets -- -D warnings
 	cargo clippy --release -p custody-sdk --features sigstore --target $(WASM_TARGET) -- -D warnings
 	cargo clippy --release -p custody-sdk --features sigstore --target $(OPA_TARGET) -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe)) -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules
 	cargo bench -p custody-host-tests --bench validate
 	cargo bench -p custody-host-tests --bench gatekeeper
+	cargo bench -p custody-host-tests --bench sigstore
 
 clean:
 	cargo clean

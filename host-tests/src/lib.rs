@@ -2,7 +2,8 @@
 //! how to run a policy both in wasm (through `custody-host`) and natively (the same rule, linked in).
 //!
 //! The modules under test are the release modules `make` builds into `dist/` (or `$CUSTODY_DIST`):
-//! the very files that are published.
+//! the very files that are published; and test probes, modules that are not policies, which
+//! `make modules` builds into `<target dir>/probes/` ([`probe_path`]).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -37,6 +38,52 @@ pub fn module_path(policy: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// The test probe `<target dir>/probes/<name>.wasm`, where the target directory is
+/// `$CARGO_TARGET_DIR` (relative: to the repository root) or `target/`. Panics, saying what to
+/// run, if it is missing.
+pub fn probe_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| repo_root().join(dir))
+        .unwrap_or_else(|| repo_root().join("target"));
+    let path = target.join("probes").join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build the modules first (`make modules`)",
+        path.display()
+    );
+    path
+}
+
+/// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads
+/// them (the same file).
+#[path = "../../sdk/tests/common/sigstore_cases.rs"]
+pub mod sigstore_cases;
+
+/// The `verify` request of the Sigstore probe (`probes/sigstore-verify`) for a conformance case.
+/// Panics if the case's bundle or trusted root is not UTF-8 text (the request carries them as
+/// JSON strings).
+pub fn sigstore_probe_request(case: &sigstore_cases::Case, now: i64) -> Vec<u8> {
+    use base64::Engine as _;
+    let text = |what: &str, bytes: &[u8]| {
+        String::from_utf8(bytes.to_vec())
+            .unwrap_or_else(|e| panic!("{}: {what} is not UTF-8: {e}", case.name))
+    };
+    let policy = match &case.policy {
+        sigstore_cases::CasePolicy::Identity { issuer, subject } => {
+            serde_json::json!({"issuer": issuer, "subject": subject})
+        }
+        sigstore_cases::CasePolicy::Key { pem } => serde_json::json!({"key_pem": pem}),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "bundle": text("bundle", &case.bundle),
+        "artifact": base64::engine::general_purpose::STANDARD.encode(&case.artifact),
+        "policy": policy,
+        "trusted_root": case.trusted_root.as_deref().map(|t| text("trusted root", t)),
+        "now": now,
+    }))
+    .unwrap_or_default()
 }
 
 /// The policies custody ships.
@@ -176,9 +223,14 @@ impl Loaded {
 
     /// Compiles `dist/<policy>.wasm` with the given limits.
     pub fn with_limits(policy: &str, limits: Limits) -> Loaded {
+        Self::from_path(&module_path(policy), limits)
+    }
+
+    /// Compiles the module at `path` with the given limits.
+    pub fn from_path(path: &Path, limits: Limits) -> Loaded {
         let host = Host::new(limits).unwrap_or_else(|e| panic!("host: {e}"));
-        let module = PolicyModule::from_file(&host, &module_path(policy))
-            .unwrap_or_else(|e| panic!("{policy}: {e}"));
+        let module = PolicyModule::from_file(&host, path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Loaded { host, module }
     }
 

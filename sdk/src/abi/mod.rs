@@ -1,5 +1,6 @@
 //! The host ABIs a policy module speaks. This is the only place with `unsafe` code; policy crates
-//! use [`export_policy!`](crate::export_policy) and forbid `unsafe` themselves.
+//! use [`export_policy!`](crate::export_policy) (other modules [`export_operations!`](crate::export_operations))
+//! and forbid `unsafe` themselves.
 //!
 //! One module carries one ABI. A policy crate builds:
 //! - for Kubewarden's `kubewarden-wapc` mode (waPC): `--target wasm32-wasip1`;
@@ -10,6 +11,30 @@
 pub mod opa;
 #[cfg(all(target_arch = "wasm32", not(feature = "gatekeeper")))]
 pub mod wapc;
+
+/// Exports plain waPC operations (`__guest_call`, `wapc_init`) handled by `$handler`, a
+/// `fn(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String>`: `Ok` is the answer, `Err` the
+/// waPC error (e.g. for an unknown operation). For modules that are not policies (test probes,
+/// tools); a policy uses [`export_policy!`](crate::export_policy). waPC only (wasm32 without the
+/// SDK's `gatekeeper` feature); does nothing when not compiling for wasm32.
+#[macro_export]
+macro_rules! export_operations {
+    ($handler:path) => {
+        /// waPC entry point: the host calls this for every operation.
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[no_mangle]
+        pub extern "C" fn __guest_call(op_len: i32, req_len: i32) -> i32 {
+            $crate::abi::wapc::guest_call_operations(op_len, req_len, $handler)
+        }
+
+        /// waPC initialisation: nothing to register, `__guest_call` dispatches by name.
+        #[cfg(target_arch = "wasm32")]
+        #[allow(unsafe_code)]
+        #[no_mangle]
+        pub extern "C" fn wapc_init() {}
+    };
+}
 
 /// Exports a [`Rule`](crate::rule::Rule) as a policy module: waPC (`__guest_call`, `wapc_init`),
 /// or with the policy crate's `gatekeeper` feature the OPA wasm ABI (`eval`, `opa_eval`,

@@ -81,8 +81,43 @@ unsafe fn read_host_buffer(len: usize, fill: impl FnOnce(*mut u8)) -> Vec<u8> {
     buf
 }
 
-/// `__guest_call`: fetches the operation and its payload, runs it, answers.
+/// `__guest_call` of a policy: the Kubewarden operations (`validate`, `validate_settings`,
+/// `protocol_version`) of rule `R`.
 pub fn guest_call<R: Rule>(op_len: i32, req_len: i32) -> i32 {
+    guest_call_with(op_len, req_len, |op, payload| match op {
+        b"validate" => Ok(policy::validate_json::<R>(payload, &mut WapcHost)),
+        b"validate_settings" => Ok(policy::validate_settings_json::<R>(payload)),
+        b"protocol_version" => Ok(br#""v1""#.to_vec()),
+        other => Err(unknown_operation(other)),
+    })
+}
+
+/// `__guest_call` of a module exporting plain operations (see
+/// [`export_operations!`](crate::export_operations)): `handler` gets the operation name and its
+/// payload, and its `Ok` is the answer, its `Err` the waPC error.
+pub fn guest_call_operations(
+    op_len: i32,
+    req_len: i32,
+    handler: fn(&str, &[u8]) -> Result<Vec<u8>, String>,
+) -> i32 {
+    guest_call_with(op_len, req_len, |op, payload| {
+        match std::str::from_utf8(op) {
+            Ok(op) => handler(op, payload),
+            Err(_) => Err(unknown_operation(op)),
+        }
+    })
+}
+
+fn unknown_operation(op: &[u8]) -> String {
+    format!("unknown operation {:?}", String::from_utf8_lossy(op))
+}
+
+/// Fetches the operation and its payload the host announced, runs `handler` on them, answers.
+fn guest_call_with(
+    op_len: i32,
+    req_len: i32,
+    handler: impl FnOnce(&[u8], &[u8]) -> Result<Vec<u8>, String>,
+) -> i32 {
     let (Ok(op_len), Ok(req_len)) = (usize::try_from(op_len), usize::try_from(req_len)) else {
         return respond(Err("negative operation or payload length".into()));
     };
@@ -95,16 +130,7 @@ pub fn guest_call<R: Rule>(op_len: i32, req_len: i32) -> i32 {
         op.set_len(op_len);
         payload.set_len(req_len);
     }
-    let answer = match op.as_slice() {
-        b"validate" => Ok(policy::validate_json::<R>(&payload, &mut WapcHost)),
-        b"validate_settings" => Ok(policy::validate_settings_json::<R>(&payload)),
-        b"protocol_version" => Ok(br#""v1""#.to_vec()),
-        other => Err(format!(
-            "unknown operation {:?}",
-            String::from_utf8_lossy(other)
-        )),
-    };
-    respond(answer)
+    respond(handler(&op, &payload))
 }
 
 fn respond(answer: Result<Vec<u8>, String>) -> i32 {
