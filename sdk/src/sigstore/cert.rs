@@ -57,7 +57,7 @@ pub(crate) fn has_eku(cert: &Certificate, usage: ObjectIdentifier) -> Result<boo
     Ok(eku.is_some_and(|(_, e)| e.0.contains(&usage)))
 }
 
-fn is_self_signed(cert: &Certificate) -> bool {
+pub(crate) fn is_self_signed(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 

@@ -24,6 +24,7 @@
 
 mod bundle;
 mod cert;
+pub mod cosign;
 mod crypto;
 pub mod merkle;
 mod rekor;
