@@ -6,6 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::Cluster;
+
 /// The only binding Kubewarden's host answers.
 pub const KUBEWARDEN_BINDING: &str = "kubewarden";
 
@@ -96,6 +98,7 @@ pub struct RecordedCall {
 pub struct ScriptedCapabilities {
     script: Arc<Vec<ScriptedCall>>,
     calls: Arc<Mutex<Vec<RecordedCall>>>,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl ScriptedCapabilities {
@@ -121,7 +124,14 @@ impl ScriptedCapabilities {
         Ok(Self {
             script: Arc::new(script),
             calls: Arc::default(),
+            cluster: None,
         })
+    }
+
+    /// Answers the `kubernetes` calls the script does not from `cluster`'s objects.
+    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
+        self.cluster = Some(Arc::new(cluster));
+        self
     }
 
     /// A script from JSON text: a list of `{binding?, namespace, operation, request,
@@ -183,10 +193,13 @@ impl Capabilities for ScriptedCapabilities {
             _ if binding != KUBEWARDEN_BINDING => {
                 Err(format!("binding {binding} is not supported"))
             }
-            _ => Err(format!(
-                "no scripted answer for host capability {namespace}/{operation} with request {}",
-                Shorten(&request)
-            )),
+            _ => match &self.cluster {
+                Some(cluster) if namespace == "kubernetes" => cluster.answer(operation, payload),
+                _ => Err(format!(
+                    "no scripted answer for host capability {namespace}/{operation} with request {}",
+                    Shorten(&request)
+                )),
+            },
         }
     }
 }

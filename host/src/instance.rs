@@ -330,6 +330,20 @@ impl PolicyInstance {
         })
     }
 
+    /// OPA ABI: sets the `data` document later evaluations see (Gatekeeper's `data`, whose
+    /// `inventory` holds the cluster objects it replicates; see [`crate::Cluster::data`]).
+    pub fn set_data(&mut self, data: &Value) -> Result<(), HostError> {
+        const OPERATION: &str = "set_data";
+        let text = serde_json::to_vec(data).map_err(|e| HostError::BadResponse {
+            operation: OPERATION.to_owned(),
+            message: format!("cannot serialize the data document: {e}"),
+        })?;
+        self.run(OPERATION, Abi::Opa, |store, guest| match guest {
+            Guest::Opa(guest) => guest.set_data(store, &text),
+            Guest::Wapc(_) => unreachable_for_abi(),
+        })
+    }
+
     /// What the guest wrote through `__console_log` so far (bounded in total size).
     pub fn logs(&self) -> &[String] {
         &self.store.data().logs

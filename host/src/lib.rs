@@ -23,6 +23,7 @@
 //! for), and a memory cap.
 
 mod capabilities;
+mod cluster;
 mod error;
 mod host;
 mod instance;
@@ -34,6 +35,7 @@ mod wapc;
 pub use capabilities::{
     Capabilities, NoCapabilities, RecordedCall, ScriptedCall, ScriptedCapabilities,
 };
+pub use cluster::Cluster;
 /// The answers, in Kubewarden's wire format: the SDK's own types.
 pub use custody_sdk::policy::{
     GatekeeperResult, GatekeeperViolation, SettingsValidation, ValidationResponse,

@@ -3,6 +3,7 @@
 //! module, `data` loaded once, then per evaluation the heap reset, the input parsed, an evaluation
 //! context, `eval`, and the result dumped as JSON.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use wasmtime::{
@@ -125,10 +126,13 @@ pub(crate) struct OpaGuest {
     json_parse: TypedFunc<(i32, i32), i32>,
     json_dump: TypedFunc<i32, i32>,
     heap_ptr_set: TypedFunc<i32, ()>,
-    /// `data` (`{}`), loaded once.
-    data: i32,
+    heap_ptr_get: TypedFunc<(), i32>,
+    /// The heap pointer before `data`: where a new `data` document goes.
+    heap_before_data: i32,
+    /// `data` (`{}` until [`Self::set_data`]).
+    data: Cell<i32>,
     /// The heap pointer after `data`: every evaluation starts here.
-    heap_after_data: i32,
+    heap_after_data: Cell<i32>,
     /// `opa_wasm_abi_minor_version`.
     pub(crate) minor_version: i32,
     /// `entrypoints()`: name to id.
@@ -169,8 +173,10 @@ impl OpaGuest {
             json_parse: instance.get_typed_func(&mut *store, "opa_json_parse")?,
             json_dump: instance.get_typed_func(&mut *store, "opa_json_dump")?,
             heap_ptr_set: instance.get_typed_func(&mut *store, "opa_heap_ptr_set")?,
-            data: 0,
-            heap_after_data: 0,
+            heap_ptr_get,
+            heap_before_data: 0,
+            data: Cell::new(0),
+            heap_after_data: Cell::new(0),
             minor_version,
             entrypoints: BTreeMap::new(),
         };
@@ -179,9 +185,22 @@ impl OpaGuest {
         guest.entrypoints = serde_json::from_slice(&entrypoints).map_err(|e| {
             GuestFault::Protocol(format!("`entrypoints()` is not a map of names to ids: {e}"))
         })?;
-        guest.data = guest.load(store, b"{}")?;
-        guest.heap_after_data = heap_ptr_get.call(&mut *store, ())?;
+        guest.heap_before_data = guest.heap_ptr_get.call(&mut *store, ())?;
+        guest.set_data(store, b"{}")?;
         Ok(guest)
+    }
+
+    /// Loads the `data` document (JSON text) every later evaluation sees, in place of the last.
+    pub(crate) fn set_data(
+        &self,
+        store: &mut Store<WapcState>,
+        data: &[u8],
+    ) -> wasmtime::Result<()> {
+        self.heap_ptr_set.call(&mut *store, self.heap_before_data)?;
+        self.data.set(self.load(store, data)?);
+        self.heap_after_data
+            .set(self.heap_ptr_get.call(&mut *store, ())?);
+        Ok(())
     }
 
     /// Evaluates entrypoint `entrypoint` on an input document; answers the result set as JSON
@@ -193,10 +212,12 @@ impl OpaGuest {
         input: &[u8],
         limit: usize,
     ) -> wasmtime::Result<Vec<u8>> {
-        self.heap_ptr_set.call(&mut *store, self.heap_after_data)?;
+        self.heap_ptr_set
+            .call(&mut *store, self.heap_after_data.get())?;
         let input = self.load(store, input)?;
         let ctx = self.ctx_new.call(&mut *store, ())?;
-        self.ctx_set_data.call(&mut *store, (ctx, self.data))?;
+        self.ctx_set_data
+            .call(&mut *store, (ctx, self.data.get()))?;
         self.ctx_set_input.call(&mut *store, (ctx, input))?;
         self.ctx_set_entrypoint
             .call(&mut *store, (ctx, entrypoint))?;

@@ -43,3 +43,169 @@ pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, 
     Digest::parse(&answer.digest)
         .map_err(|e| format!("the host answered {namespace}/{operation} with a bad digest: {e}"))
 }
+
+/// `kubernetes` / `get_resource`: one object of the cluster (Kubewarden's context-aware
+/// capability; the policy's metadata must list the kind in `contextAwareResources`). In Gatekeeper
+/// mode the SDK answers it from `data.inventory`.
+pub const GET_RESOURCE: (&str, &str) = ("kubernetes", "get_resource");
+
+/// Which object [`get_resource`] reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ResourceRequest {
+    /// `v1` for the core group, else `group/version`.
+    pub api_version: String,
+    /// The kind, e.g. `ConfigMap`.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// Its namespace (`None` for cluster-scoped kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Ask the host not to answer from its cache.
+    #[serde(default)]
+    pub disable_cache: bool,
+}
+
+/// Reads one cluster object through the host. The error is the host's (an object that does not
+/// exist is an error too: hosts answer the API server's 404 as one).
+pub fn get_resource(
+    host: &mut dyn Host,
+    request: &ResourceRequest,
+) -> Result<serde_json::Value, String> {
+    let (namespace, operation) = GET_RESOURCE;
+    let payload = serde_json::to_vec(request).map_err(|e| e.to_string())?;
+    let answer = host.call(namespace, operation, &payload)?;
+    serde_json::from_slice(&answer)
+        .map_err(|e| format!("the host's answer to {namespace}/{operation} is malformed: {e}"))
+}
+
+/// Answers [`GET_RESOURCE`] from a Gatekeeper `data` document: Gatekeeper replicates the cluster
+/// objects it syncs into `data.inventory.namespace[<ns>][<apiVersion>][<kind>][<name>]` and, for
+/// cluster-scoped kinds, `data.inventory.cluster[<apiVersion>][<kind>][<name>]`. Every other
+/// capability fails: Gatekeeper-mode hosts have none (no registry, no network).
+#[derive(Debug)]
+pub struct InventoryHost<'a> {
+    data: &'a [u8],
+    parsed: Option<serde_json::Value>,
+}
+
+impl<'a> InventoryHost<'a> {
+    /// Over the `data` document's JSON text (read when first asked).
+    pub fn new(data: &'a [u8]) -> Self {
+        InventoryHost { data, parsed: None }
+    }
+
+    fn inventory(&mut self) -> Result<&serde_json::Value, String> {
+        if self.parsed.is_none() {
+            let data: serde_json::Value = if self.data.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_slice(self.data)
+                    .map_err(|e| format!("the host's data document is not JSON: {e}"))?
+            };
+            self.parsed = Some(data);
+        }
+        self.parsed
+            .as_ref()
+            .and_then(|d| d.get("inventory"))
+            .ok_or_else(|| {
+                "the host gave no data.inventory (configure Gatekeeper's sync, or the host's \
+                 context-aware resources, to replicate the objects this policy reads)"
+                    .to_owned()
+            })
+    }
+}
+
+impl Host for InventoryHost<'_> {
+    fn call(
+        &mut self,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        if (namespace, operation) != GET_RESOURCE {
+            return Err(format!(
+                "host capability {namespace}/{operation} is not available in Gatekeeper mode"
+            ));
+        }
+        let request: ResourceRequest =
+            serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+        let inventory = self.inventory()?;
+        let scope = match &request.namespace {
+            Some(ns) => inventory.get("namespace").and_then(|n| n.get(ns)),
+            None => inventory.get("cluster"),
+        };
+        let object = scope
+            .and_then(|s| s.get(&request.api_version))
+            .and_then(|v| v.get(&request.kind))
+            .and_then(|k| k.get(&request.name))
+            .ok_or_else(|| {
+                let place = match &request.namespace {
+                    Some(ns) => format!("data.inventory.namespace[{ns:?}]"),
+                    None => "data.inventory.cluster".to_owned(),
+                };
+                format!(
+                    "{} {:?} not found in {place}[{:?}][{:?}]",
+                    request.kind, request.name, request.api_version, request.kind
+                )
+            })?;
+        serde_json::to_vec(object).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn request(namespace: Option<&str>, name: &str) -> ResourceRequest {
+        ResourceRequest {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: name.into(),
+            namespace: namespace.map(Into::into),
+            disable_cache: false,
+        }
+    }
+
+    #[test]
+    fn inventory_answers_get_resource() {
+        let object = json!({"kind": "ConfigMap", "data": {"k": "v"}});
+        let data = json!({"inventory": {
+            "namespace": {"att": {"v1": {"ConfigMap": {"sha256-ab": object}}}},
+            "cluster": {"v1": {"Namespace": {"att": {"kind": "Namespace"}}}}
+        }})
+        .to_string();
+        let mut host = InventoryHost::new(data.as_bytes());
+        assert_eq!(
+            get_resource(&mut host, &request(Some("att"), "sha256-ab")).unwrap(),
+            object
+        );
+        let missing = get_resource(&mut host, &request(Some("att"), "sha256-cd")).unwrap_err();
+        assert_eq!(
+            missing,
+            r#"ConfigMap "sha256-cd" not found in data.inventory.namespace["att"]["v1"]["ConfigMap"]"#
+        );
+        let mut cluster = request(None, "att");
+        cluster.kind = "Namespace".into();
+        assert_eq!(
+            get_resource(&mut host, &cluster).unwrap(),
+            json!({"kind": "Namespace"})
+        );
+        let other = host.call("oci", "v1/manifest_digest", b"\"x\"").unwrap_err();
+        assert!(other.contains("not available in Gatekeeper mode"), "{other}");
+    }
+
+    #[test]
+    fn no_inventory_is_an_error_that_says_what_to_configure() {
+        for data in ["", "{}", "null"] {
+            let mut host = InventoryHost::new(data.as_bytes());
+            let e = get_resource(&mut host, &request(Some("att"), "x")).unwrap_err();
+            assert!(e.contains("no data.inventory"), "{data}: {e}");
+        }
+        let mut host = InventoryHost::new(b"{not json");
+        let e = get_resource(&mut host, &request(Some("att"), "x")).unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
+    }
+}

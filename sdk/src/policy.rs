@@ -206,7 +206,7 @@ fn decide<R: Rule>(
     settings: &Settings<R::Settings>,
     host: &mut dyn Host,
 ) -> Result<Verdict, String> {
-    let Some(object) = request.object else {
+    let Some(mut object) = request.object else {
         return match request.operation.as_deref() {
             Some("DELETE" | "CONNECT") => Ok(Verdict::Allow),
             _ => Err("the admission request has no object to check".into()),
@@ -231,6 +231,7 @@ fn decide<R: Rule>(
         }
     }
 
+    let pod_annotations = object.take_pod_annotations(path);
     let mut violations = Vec::new();
     let mut patches = Vec::new();
     for container in object.containers(path) {
@@ -254,6 +255,7 @@ fn decide<R: Rule>(
         let image = Image {
             container: &container,
             reference,
+            pod_annotations: &pod_annotations,
         };
         match R::check(&settings.policy, &image, host) {
             Check::Allow => {}

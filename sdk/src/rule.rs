@@ -1,5 +1,6 @@
 //! The rule interface: what a policy crate implements.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,8 @@ pub struct Image<'a> {
     pub container: &'a Container,
     /// Its image, parsed.
     pub reference: ImageRef,
+    /// The annotations of the pod it runs in (a workload's pod template annotations).
+    pub pod_annotations: &'a BTreeMap<String, String>,
 }
 
 /// A rule's judgement of one image.

@@ -4,6 +4,7 @@
 //! deserialised, everything else is skipped. The kind named in the request decides where the pod spec
 //! lives; a kind custody does not understand is an error, never silently allowed.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -151,8 +152,17 @@ struct PodSpecView {
     ephemeral_containers: Option<Vec<ContainerView>>,
 }
 
+/// `metadata`: only the annotations are read.
+#[derive(Debug, Default, Deserialize)]
+struct MetadataView {
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct TemplateView {
+    #[serde(default)]
+    metadata: Option<MetadataView>,
     #[serde(default)]
     spec: Option<PodSpecView>,
 }
@@ -191,12 +201,37 @@ struct SpecView {
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadView {
     #[serde(default)]
+    metadata: Option<MetadataView>,
+    #[serde(default)]
     spec: Option<SpecView>,
     #[serde(default)]
     ephemeral_containers: Option<Vec<ContainerView>>,
 }
 
 impl WorkloadView {
+    /// Takes the annotations of the pods the object makes (for a Pod, its own; for the other
+    /// kinds, their pod template's), which are empty if there are none.
+    pub fn take_pod_annotations(&mut self, path: PodSpecPath) -> BTreeMap<String, String> {
+        let metadata = match path {
+            PodSpecPath::Spec | PodSpecPath::Root => self.metadata.as_mut(),
+            PodSpecPath::Template => self
+                .spec
+                .as_mut()
+                .and_then(|s| s.template.as_mut())
+                .and_then(|t| t.metadata.as_mut()),
+            PodSpecPath::JobTemplate => self
+                .spec
+                .as_mut()
+                .and_then(|s| s.job_template.as_mut())
+                .and_then(|j| j.spec.as_mut())
+                .and_then(|j| j.template.as_mut())
+                .and_then(|t| t.metadata.as_mut()),
+        };
+        metadata
+            .and_then(|m| m.annotations.take())
+            .unwrap_or_default()
+    }
+
     /// Every container of the object, in the order `containers`, `initContainers`,
     /// `ephemeralContainers`, for the given pod spec path.
     pub fn containers(self, path: PodSpecPath) -> Vec<Container> {
@@ -287,6 +322,42 @@ mod tests {
     fn pod() {
         let got = discover("", "Pod", json!({"kind": "Pod", "spec": pod_spec()}));
         assert_eq!(got, expected("spec."));
+    }
+
+    #[test]
+    fn pod_annotations_come_from_the_pod_template() {
+        let annotations = || json!({"a": "1"});
+        let cases = [
+            (
+                "",
+                "Pod",
+                json!({"metadata": {"annotations": annotations()}}),
+            ),
+            (
+                "apps",
+                "Deployment",
+                json!({"metadata": {"annotations": {"outer": "x"}},
+                       "spec": {"template": {"metadata": {"annotations": annotations()}}}}),
+            ),
+            (
+                "batch",
+                "CronJob",
+                json!({"spec": {"jobTemplate": {"spec": {"template": {"metadata": {"annotations": annotations()}}}}}}),
+            ),
+        ];
+        for (group, kind, object) in cases {
+            let path = PodSpecPath::for_kind(group, kind).unwrap();
+            let mut view: WorkloadView = serde_json::from_value(object).unwrap();
+            let found = view.take_pod_annotations(path);
+            assert_eq!(found.get("a").map(String::as_str), Some("1"), "{kind}");
+            assert_eq!(found.len(), 1, "{kind}");
+        }
+        let mut bare: WorkloadView = serde_json::from_value(json!({})).unwrap();
+        assert!(bare.take_pod_annotations(PodSpecPath::Template).is_empty());
+        assert!(serde_json::from_value::<WorkloadView>(
+            json!({"metadata": {"annotations": {"a": 1}}})
+        )
+        .is_err());
     }
 
     #[test]

@@ -86,13 +86,13 @@ macro_rules! export_policy {
             pub extern "C" fn opa_eval(
                 _reserved: i32,
                 entrypoint: i32,
-                _data: i32,
+                data: i32,
                 input: i32,
                 input_len: i32,
                 heap_ptr: i32,
                 _format: i32,
             ) -> i32 {
-                opa::opa_eval::<OpaRule>(entrypoint, input, input_len, heap_ptr)
+                opa::opa_eval::<OpaRule>(entrypoint, data, input, input_len, heap_ptr)
             }
             #[no_mangle]
             pub extern "C" fn builtins() -> i32 {

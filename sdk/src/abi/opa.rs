@@ -20,7 +20,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::arch::wasm32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::host::NoHost;
+use crate::host::InventoryHost;
 use crate::policy;
 use crate::rule::Rule;
 
@@ -227,14 +227,24 @@ fn ctx(addr: i32) -> &'static mut EvalCtx {
     ))
 }
 
-/// Evaluates the entrypoint on an input text; the result set as JSON.
-fn evaluate<R: Rule>(entrypoint: i32, input: &[u8]) -> Vec<u8> {
+/// Evaluates the entrypoint on an input text, with the `data` document's text (empty when the
+/// host set none); the result set as JSON. Rules read cluster objects from `data.inventory`.
+fn evaluate<R: Rule>(entrypoint: i32, input: &[u8], data: &[u8]) -> Vec<u8> {
     if entrypoint != 0 {
         abort(&format!(
             "no entrypoint {entrypoint}: this module has one, 0 (custody/violation)"
         ));
     }
-    policy::gatekeeper_json::<R>(input, &mut NoHost)
+    policy::gatekeeper_json::<R>(input, &mut InventoryHost::new(data))
+}
+
+/// The text of the value at `addr`, or nothing for address 0 (unset).
+fn optional_value_text(addr: i32) -> &'static [u8] {
+    if addr == 0 {
+        &[]
+    } else {
+        value_text(addr)
+    }
 }
 
 // The exports, each called by the macro's `#[no_mangle]` wrappers.
@@ -299,7 +309,7 @@ pub fn eval_ctx_set_input(addr: i32, value: i32) {
     ctx(addr).input = value;
 }
 
-/// `opa_eval_ctx_set_data(ctx, value)`. (Kept for the ABI; custody's rules read no data yet.)
+/// `opa_eval_ctx_set_data(ctx, value)`: the `data` document (cluster objects in `data.inventory`).
 pub fn eval_ctx_set_data(addr: i32, value: i32) {
     ctx(addr).data = value;
 }
@@ -318,12 +328,9 @@ pub fn eval_ctx_get_result(addr: i32) -> i32 {
 /// input reads as an empty document, which is a violation.
 pub fn eval<R: Rule>(addr: i32) -> i32 {
     let ctx = ctx(addr);
-    let input = if ctx.input == 0 {
-        &[][..]
-    } else {
-        value_text(ctx.input)
-    };
-    let result = evaluate::<R>(ctx.entrypoint, input);
+    let input = optional_value_text(ctx.input);
+    let data = optional_value_text(ctx.data);
+    let result = evaluate::<R>(ctx.entrypoint, input, data);
     ctx.result = new_value(result);
     0
 }
@@ -331,11 +338,18 @@ pub fn eval<R: Rule>(addr: i32) -> i32 {
 /// `opa_eval(reserved, entrypoint, data, input, input_len, heap_ptr, format) -> text`: the
 /// one-shot evaluation of ABI 1.2. The host wrote the input text below `heap_ptr`; the result set
 /// comes back as NUL-terminated JSON (the only format custody produces, whatever `format` asks).
-pub fn opa_eval<R: Rule>(entrypoint: i32, input: i32, input_len: i32, heap_ptr: i32) -> i32 {
+pub fn opa_eval<R: Rule>(
+    entrypoint: i32,
+    data: i32,
+    input: i32,
+    input_len: i32,
+    heap_ptr: i32,
+) -> i32 {
     heap_ptr_set(heap_ptr);
     // A range outside memory reads as no input, which is a violation.
     let input = memory_slice(input as u32 as usize, input_len as u32 as usize).unwrap_or_default();
-    let mut result = evaluate::<R>(entrypoint, input);
+    let data = optional_value_text(data);
+    let mut result = evaluate::<R>(entrypoint, input, data);
     result.push(0);
     Vec::leak(result).as_ptr() as i32
 }
