@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use custody_host::{Limits, NoCapabilities};
 use custody_host_tests::sigstore_cases::{self, Case};
 use custody_host_tests::{probe_path, sigstore_probe_request, Loaded};
-use custody_sdk::sigstore::{verify, Bundle, Policy, TrustedRoot};
+use custody_sdk::sigstore::{verify, Artifact, Bundle, Policy, TrustedRoot};
 
 fn warm(c: &mut Criterion) {
     let path = probe_path("sigstore-verify");
@@ -51,10 +51,10 @@ fn warm(c: &mut Criterion) {
 
     let bundle = Bundle::from_json(&case.bundle).expect("bundle");
     let trust = TrustedRoot::public_good().expect("root");
-    let policy = Policy::Identity {
-        issuer: sigstore_cases::DEFAULT_ISSUER.to_string(),
-        subject: sigstore_cases::DEFAULT_IDENTITY.to_string(),
-    };
+    let policy = Policy::identity(
+        sigstore_cases::DEFAULT_ISSUER,
+        sigstore_cases::DEFAULT_IDENTITY,
+    );
 
     let mut group = c.benchmark_group("sigstore-verify/happy-path-v0.3");
     group.bench_function("wasm", |b| {
@@ -68,7 +68,16 @@ fn warm(c: &mut Criterion) {
         b.iter(|| sigstore_verify_probe::handle("verify", black_box(&request)).expect("verify"))
     });
     group.bench_function("native/verify-only", |b| {
-        b.iter(|| verify(&bundle, black_box(&case.artifact), &policy, &trust, now).expect("verify"))
+        b.iter(|| {
+            verify(
+                &bundle,
+                Artifact::Bytes(black_box(&case.artifact)),
+                &policy,
+                &trust,
+                Some(now),
+            )
+            .expect("verify")
+        })
     });
     group.finish();
 }

@@ -43,13 +43,13 @@ fn converted_bundles_verify_against_the_image_index_bytes() {
         let layer = &layout.attestations[0];
         let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
         let bundle = Bundle::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
-        let policy = Policy::Identity { issuer: "https://token.actions.githubusercontent.com".into(), subject: format!("https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/{version}") };
+        let policy = Policy::identity("https://token.actions.githubusercontent.com", format!("https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/{version}"));
         let v = verify(
             &bundle,
-            &index,
+            custody_sdk::sigstore::Artifact::Bytes(&index),
             &policy,
             &TrustedRoot::public_good().unwrap(),
-            1_900_000_000,
+            Some(1_900_000_000),
         );
         println!("{version}: {v:?}");
         v.unwrap();

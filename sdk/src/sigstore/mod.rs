@@ -26,6 +26,7 @@ mod bundle;
 mod cert;
 pub mod cosign;
 mod crypto;
+mod matcher;
 pub mod merkle;
 mod rekor;
 mod sct;
@@ -40,9 +41,10 @@ pub use bundle::{
 };
 pub use cert::Identity;
 pub use crypto::PublicKey;
+pub use matcher::{Matcher, Pattern};
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
-pub use verify::{pae, verify, Policy, Verified};
+pub use verify::{pae, verify, Artifact, Policy, Verified};
 
 use std::fmt;
 

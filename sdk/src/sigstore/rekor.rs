@@ -9,12 +9,12 @@ use super::{b64, b64_encode, hex, invalid, malformed, sha256, unsupported, Error
 use serde_json::Value;
 
 /// Checks an entry's log, signed entry timestamp (Rekor v1), and inclusion proof with its
-/// checkpoint. Returns the integrated time when a signed entry timestamp proves it; an entry
+/// checkpoint (`now`: `None` skips the "not in the future" check). Returns the integrated time when a signed entry timestamp proves it; an entry
 /// without one (Rekor v2) needs `tsa_times`, the verified RFC 3161 times, for its log key.
 pub(crate) fn verify_entry(
     entry: &TlogEntry,
     trust: &TrustedRoot,
-    now: Timestamp,
+    now: Option<Timestamp>,
     tsa_times: &[Timestamp],
 ) -> Result<Option<Timestamp>, Error> {
     match (entry.kind.as_str(), entry.version.as_str()) {
@@ -39,7 +39,7 @@ pub(crate) fn verify_entry(
                 ));
             }
             let time = Timestamp::from_unix(entry.integrated_time);
-            if time > now {
+            if let Some(now) = now.filter(|now| time > *now) {
                 return Err(invalid(format!(
                     "tlog entry: integrated time {time} is in the future (now {now})"
                 )));

@@ -2,6 +2,7 @@
 
 use super::bundle::{Bundle, Content, SigningMaterial};
 use super::cert::{self, Identity};
+use super::matcher::Matcher;
 use super::rekor;
 use super::sct;
 use super::time::Timestamp;
@@ -13,13 +14,21 @@ use serde_json::Value;
 /// Who must have signed.
 #[derive(Debug, Clone)]
 pub enum Policy {
-    /// A Fulcio certificate for this OIDC issuer and subject (SAN URI or email), matched exactly.
-    Identity { issuer: String, subject: String },
+    /// A Fulcio certificate whose OIDC issuer and subject (a SAN: URI or email) match these.
+    Identity { issuer: Matcher, subject: Matcher },
     /// A known public key (no certificate); `spki` is its DER SubjectPublicKeyInfo.
     Key { key: PublicKey, spki: Vec<u8> },
 }
 
 impl Policy {
+    /// An identity policy that matches the issuer and the subject exactly.
+    pub fn identity(issuer: impl Into<String>, subject: impl Into<String>) -> Self {
+        Policy::Identity {
+            issuer: Matcher::Exact(issuer.into()),
+            subject: Matcher::Exact(subject.into()),
+        }
+    }
+
     /// A key policy from a PEM `PUBLIC KEY`.
     pub fn key_from_pem(pem: &str) -> Result<Self, Error> {
         let (key, spki) = PublicKey::from_pem(pem)?;
@@ -51,24 +60,55 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Verifies `bundle` for `artifact` (for a DSSE bundle, the in-toto statement's subject) against
-/// `policy` and `trust`, at `now` (Unix seconds; the caller's clock).
+/// What was signed: the artifact's bytes, or only its SHA-256 digest (a container image is known
+/// by its manifest digest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artifact<'a> {
+    /// The artifact itself.
+    Bytes(&'a [u8]),
+    /// The artifact's SHA-256 digest. Enough for a DSSE bundle (the digest must be a subject of
+    /// its in-toto statement) and for a message signature by a P-256 or RSA key (which sign the
+    /// SHA-256 digest of the message); a message signature by another key (P-384: SHA-384 of the
+    /// message; Ed25519: the message itself) cannot be checked and is refused as unsupported.
+    Sha256([u8; 32]),
+}
+
+impl Artifact<'_> {
+    /// The artifact's SHA-256 digest.
+    pub fn sha256(&self) -> [u8; 32] {
+        match self {
+            Artifact::Bytes(bytes) => sha256(bytes),
+            Artifact::Sha256(digest) => *digest,
+        }
+    }
+}
+
+/// Verifies `bundle` for `artifact` (for a DSSE bundle, a subject of its in-toto statement)
+/// against `policy` and `trust`.
+///
+/// `now` is the current time, Unix seconds, from the caller's clock: a log entry or timestamp
+/// later than `now` is refused. `None` (no clock, as in wasm32-unknown-unknown) skips only those
+/// "not in the future" checks; every time the bundle proves is still checked against the
+/// certificate's validity and the trusted root's validity periods.
 pub fn verify(
     bundle: &Bundle,
-    artifact: &[u8],
+    artifact: Artifact<'_>,
     policy: &Policy,
     trust: &TrustedRoot,
-    now: i64,
+    now: Option<i64>,
 ) -> Result<Verified, Error> {
-    let now = Timestamp::from_unix(now);
-    let digest = sha256(artifact);
+    let now = now.map(Timestamp::from_unix);
+    let digest = artifact.sha256();
 
-    // 1. The signer's key, and its DER as the log records it.
+    // 1. The signer's key, and its DER as the log records it. A certificate's identity is
+    //    checked first, before any signature: a bundle by another signer is refused at once.
     let (key, signer_der, leaf) = match (&bundle.material, policy) {
-        (SigningMaterial::Certificate { leaf, chain }, Policy::Identity { .. }) => {
-            cert::check_bundle_chain(chain)?;
+        (SigningMaterial::Certificate { leaf, chain }, Policy::Identity { issuer, subject }) => {
             let cert = cert::parse("bundle certificate", leaf)?;
-            (cert::public_key(&cert)?, leaf.clone(), Some(cert))
+            let id = cert::identity(&cert)?;
+            check_identity(&id, issuer, subject)?;
+            cert::check_bundle_chain(chain)?;
+            (cert::public_key(&cert)?, leaf.clone(), Some((cert, id)))
         }
         (SigningMaterial::PublicKey { .. }, Policy::Key { key, spki }) => {
             (key.clone(), spki.clone(), None)
@@ -101,8 +141,18 @@ pub fn verify(
                     return Err(invalid("message digest does not match the artifact"));
                 }
             }
-            key.verify(artifact, signature)
-                .map_err(|_| invalid("message signature does not verify over the artifact"))?;
+            match artifact {
+                Artifact::Bytes(bytes) => key.verify(bytes, signature),
+                Artifact::Sha256(digest) => match key {
+                    PublicKey::P256(_) | PublicKey::Rsa(_) => key.verify_prehash(&digest, signature),
+                    PublicKey::P384(_) | PublicKey::Ed25519(_) => {
+                        return Err(super::unsupported(
+                            "a message signature by a P-384 or Ed25519 key needs the artifact's bytes, not only its SHA-256 digest",
+                        ))
+                    }
+                },
+            }
+            .map_err(|_| invalid("message signature does not verify over the artifact"))?;
         }
         Content::Dsse(env) => {
             let [sig] = env.signatures.as_slice() else {
@@ -133,7 +183,7 @@ pub fn verify(
     };
     for ts in timestamps {
         let t = timestamp::verify_timestamp(ts, signature, trust)?;
-        if t > now {
+        if let Some(now) = now.filter(|now| t > *now) {
             return Err(invalid(format!(
                 "RFC 3161 timestamp {t} is in the future (now {now})"
             )));
@@ -154,31 +204,14 @@ pub fn verify(
         invalid("no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)")
     })?;
 
-    // 5. The certificate: chain, validity at every log time, identity.
-    let identity = match (leaf, policy, &bundle.material) {
-        (
-            Some(cert),
-            Policy::Identity { issuer, subject },
-            SigningMaterial::Certificate { chain, .. },
-        ) => {
+    // 5. The certificate: chain and validity at every verified time, SCTs.
+    let identity = match (leaf, &bundle.material) {
+        (Some((cert, id)), SigningMaterial::Certificate { chain, .. }) => {
             let mut issuer_spki = Vec::new();
             for t in &times {
                 issuer_spki = cert::verify_chain(&cert, chain, trust, *t)?;
             }
             sct::verify_scts(&cert, &issuer_spki, trust)?;
-            let id = cert::identity(&cert)?;
-            if id.issuer.as_deref() != Some(issuer.as_str()) {
-                return Err(invalid(format!(
-                    "identity: certificate issuer {:?} is not {issuer:?}",
-                    id.issuer.as_deref().unwrap_or("(none)")
-                )));
-            }
-            if !id.sans.iter().any(|s| s == subject) {
-                return Err(invalid(format!(
-                    "identity: certificate subject {:?} is not {subject:?}",
-                    id.sans
-                )));
-            }
             Some(id)
         }
         _ => None,
@@ -187,6 +220,38 @@ pub fn verify(
         signing_time,
         identity,
     })
+}
+
+/// The certificate's issuer must match `issuer`, and one of its SANs `subject`.
+fn check_identity(id: &Identity, issuer: &Matcher, subject: &Matcher) -> Result<(), Error> {
+    match id.issuer.as_deref() {
+        Some(found) if issuer.matches(found) => {}
+        Some(found) => {
+            return Err(invalid(format!(
+                "identity mismatch: certificate issuer {found:?} does not match {issuer}"
+            )))
+        }
+        None => {
+            return Err(invalid(format!(
+                "identity mismatch: certificate has no OIDC issuer (wanted {issuer})"
+            )))
+        }
+    }
+    if !id.sans.iter().any(|s| subject.matches(s)) {
+        let found = match id.sans.as_slice() {
+            [] => {
+                return Err(invalid(format!(
+                "identity mismatch: certificate has no subject (SAN URI or email; wanted {subject})"
+            )))
+            }
+            [one] => format!("{one:?}"),
+            many => format!("{many:?}"),
+        };
+        return Err(invalid(format!(
+            "identity mismatch: certificate subject {found} does not match {subject}"
+        )));
+    }
+    Ok(())
 }
 
 /// A DSSE bundle's artifact is the subject of its in-toto statement.

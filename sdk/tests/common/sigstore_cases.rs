@@ -3,7 +3,7 @@
 //! native conformance test (`sdk/tests/sigstore_conformance.rs`) and by the host tests, which run
 //! the same cases through the verifier compiled to wasm (`host-tests/tests/sigstore_in_wasm.rs`).
 
-use custody_sdk::sigstore::{verify, Bundle, Error, Policy, TrustedRoot, Verified};
+use custody_sdk::sigstore::{verify, Artifact, Bundle, Error, Policy, TrustedRoot, Verified};
 use std::path::{Path, PathBuf};
 
 /// The identity a case verifies against unless it has `identity` / `issuer` files.
@@ -84,19 +84,24 @@ impl Case {
     /// Verifies the case with the SDK's verifier, natively, at `now` (Unix seconds). Parses the
     /// trusted root, then the policy, then the bundle: the first error wins.
     pub fn verify_native(&self, now: i64) -> Result<Verified, Error> {
+        self.verify_with(Artifact::Bytes(&self.artifact), Some(now))
+    }
+
+    /// [`Case::verify_native`] with another view of the artifact (its bytes or its digest) and
+    /// an optional clock.
+    pub fn verify_with(&self, artifact: Artifact<'_>, now: Option<i64>) -> Result<Verified, Error> {
         let trust = match &self.trusted_root {
             Some(json) => TrustedRoot::from_json(json)?,
             None => TrustedRoot::public_good()?,
         };
         let policy = match &self.policy {
             CasePolicy::Key { pem } => Policy::key_from_pem(pem)?,
-            CasePolicy::Identity { issuer, subject } => Policy::Identity {
-                issuer: issuer.clone(),
-                subject: subject.clone(),
-            },
+            CasePolicy::Identity { issuer, subject } => {
+                Policy::identity(issuer.clone(), subject.clone())
+            }
         };
         let bundle = Bundle::from_json(&self.bundle)?;
-        verify(&bundle, &self.artifact, &policy, &trust, now)
+        verify(&bundle, artifact, &policy, &trust, now)
     }
 }
 

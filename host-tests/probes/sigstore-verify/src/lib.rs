@@ -2,9 +2,11 @@
 //! that the host tests can run it compiled to wasm in the wasmtime host.
 //!
 //! Request (JSON):
-//! `{"bundle": "<bundle JSON text>", "artifact": "<base64>", "policy": {"issuer": "...",
-//! "subject": "..."} | {"key_pem": "..."}, "trusted_root": "<JSON text>" (optional: the embedded
-//! public-good root), "now": <Unix seconds>}`.
+//! `{"bundle": "<bundle JSON text>", "artifact": "<base64>" | "artifact_sha256": "<64 hex>",
+//! "policy": {"issuer": M, "subject": M} | {"key_pem": "..."}, "trusted_root": "<JSON text>"
+//! (optional: the embedded public-good root), "now": <Unix seconds> | null (no clock)}`, where a
+//! matcher `M` is `"<exact>"`, `{"prefix": "..."}` or `{"regex": "..."}`. Exactly one of
+//! `artifact` and `artifact_sha256`.
 //!
 //! Answer: `{"ok": true, "signing_time": {"secs", "nanos"}, "identity": {"issuer", "sans"} | null}`
 //! or `{"ok": false, "kind": "malformed" | "invalid" | "unsupported", "error": "<message>"}`. A
@@ -13,7 +15,9 @@
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use base64::Engine as _;
-use custody_sdk::sigstore::{verify, Bundle, Error, Policy, TrustedRoot, Verified};
+use custody_sdk::sigstore::{
+    verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot, Verified,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,14 +30,19 @@ pub struct Request {
     /// The bundle, as JSON text.
     pub bundle: String,
     /// The artifact, standard base64.
-    pub artifact: String,
+    #[serde(default)]
+    pub artifact: Option<String>,
+    /// Or only its SHA-256 digest, 64 hex digits.
+    #[serde(default)]
+    pub artifact_sha256: Option<String>,
     /// Who must have signed.
     pub policy: PolicyRequest,
     /// A `trusted_root.json`, as JSON text; `None`: the embedded public-good root.
     #[serde(default)]
     pub trusted_root: Option<String>,
-    /// The verification time, Unix seconds.
-    pub now: i64,
+    /// The verification time, Unix seconds; `None`: no clock.
+    #[serde(default)]
+    pub now: Option<i64>,
 }
 
 /// Who must have signed: an OIDC identity or a public key.
@@ -43,15 +52,43 @@ pub enum PolicyRequest {
     /// A Fulcio certificate for this issuer and subject.
     Identity {
         /// The OIDC issuer.
-        issuer: String,
+        issuer: MatcherRequest,
         /// The SAN (URI or email).
-        subject: String,
+        subject: MatcherRequest,
     },
     /// A PEM `PUBLIC KEY`.
     Key {
         /// The key.
         key_pem: String,
     },
+}
+
+/// How an issuer or subject must look: a string (exactly), a prefix or a regular expression.
+#[derive(Debug, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum MatcherRequest {
+    /// Exactly this string.
+    Exact(String),
+    /// A prefix.
+    Prefix {
+        /// The prefix.
+        prefix: String,
+    },
+    /// A regular expression, matching the whole string.
+    Regex {
+        /// The pattern.
+        regex: String,
+    },
+}
+
+impl MatcherRequest {
+    fn matcher(&self) -> Result<Matcher, Error> {
+        match self {
+            MatcherRequest::Exact(s) => Ok(Matcher::exact(s.as_str())),
+            MatcherRequest::Prefix { prefix } => Ok(Matcher::prefix(prefix.as_str())),
+            MatcherRequest::Regex { regex } => Matcher::regex(regex),
+        }
+    }
 }
 
 /// The waPC operations: `verify` alone.
@@ -67,16 +104,40 @@ pub fn handle(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Verifies one request. The outer `Err` is a request the probe cannot read (bad base64); the
-/// inner result is the verifier's verdict.
+/// Verifies one request. The outer `Err` is a request the probe cannot read (bad base64 or hex,
+/// not exactly one artifact); the inner result is the verifier's verdict.
 pub fn run(request: &Request) -> Result<Result<Verified, Error>, String> {
-    let artifact = base64::engine::general_purpose::STANDARD
-        .decode(&request.artifact)
-        .map_err(|e| format!("verify request: artifact: {e}"))?;
-    Ok(verify_inputs(request, &artifact))
+    match (&request.artifact, &request.artifact_sha256) {
+        (Some(b64), None) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| format!("verify request: artifact: {e}"))?;
+            Ok(verify_inputs(request, Artifact::Bytes(&bytes)))
+        }
+        (None, Some(hex)) => {
+            let digest = sha256_hex(hex).ok_or_else(|| {
+                format!("verify request: artifact_sha256 {hex:?} is not 64 hex digits")
+            })?;
+            Ok(verify_inputs(request, Artifact::Sha256(digest)))
+        }
+        _ => Err("verify request: needs exactly one of artifact, artifact_sha256".to_string()),
+    }
 }
 
-fn verify_inputs(request: &Request, artifact: &[u8]) -> Result<Verified, Error> {
+fn sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let digit = |c: &u8| char::from(*c).to_digit(16);
+        let [high, low] = pair else { return None };
+        *byte = u8::try_from(digit(high)? * 16 + digit(low)?).ok()?;
+    }
+    Some(out)
+}
+
+fn verify_inputs(request: &Request, artifact: Artifact<'_>) -> Result<Verified, Error> {
     let trust = match &request.trusted_root {
         Some(json) => TrustedRoot::from_json(json.as_bytes())?,
         None => TrustedRoot::public_good()?,
@@ -84,8 +145,8 @@ fn verify_inputs(request: &Request, artifact: &[u8]) -> Result<Verified, Error> 
     let policy = match &request.policy {
         PolicyRequest::Key { key_pem } => Policy::key_from_pem(key_pem)?,
         PolicyRequest::Identity { issuer, subject } => Policy::Identity {
-            issuer: issuer.clone(),
-            subject: subject.clone(),
+            issuer: issuer.matcher()?,
+            subject: subject.matcher()?,
         },
     };
     let bundle = Bundle::from_json(request.bundle.as_bytes())?;
