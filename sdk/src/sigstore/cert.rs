@@ -183,28 +183,73 @@ fn chain_to(
         .map_err(|e| malformed(format!("CA public key: {e}")))
 }
 
-/// The signer identity a Fulcio certificate records.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The signer identity a Fulcio certificate records: its OIDC issuer and subject, and what the
+/// CI provider's token said about the build (Fulcio's extensions under 1.3.6.1.4.1.57264.1; the
+/// GitHub Actions values are given as examples). An extension the certificate lacks is `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
-    /// The OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8, else 1.1).
+    /// The OIDC issuer (.8, else the deprecated .1).
     pub issuer: Option<String>,
     /// The subject alternative names: URIs and emails.
     pub sans: Vec<String>,
+    /// .9 Build Signer URI: the workflow that signed, at a ref
+    /// (`https://github.com/o/r/.github/workflows/w.yml@refs/tags/v1`).
+    pub build_signer_uri: Option<String>,
+    /// .10 Build Signer Digest: the commit of the signing workflow.
+    pub build_signer_digest: Option<String>,
+    /// .11 Runner Environment (`github-hosted`, `self-hosted`).
+    pub runner_environment: Option<String>,
+    /// .12 Source Repository URI (`https://github.com/o/r`); else from the deprecated .5
+    /// (`o/r`, as `https://github.com/o/r`).
+    pub source_repository_uri: Option<String>,
+    /// .13 Source Repository Digest: the commit built; else the deprecated .3 (workflow SHA).
+    pub source_repository_digest: Option<String>,
+    /// .14 Source Repository Ref (`refs/tags/v1`); else the deprecated .6.
+    pub source_repository_ref: Option<String>,
+    /// .18 Build Config URI: the top-level workflow, at a ref.
+    pub build_config_uri: Option<String>,
+    /// .20 Build Trigger (`push`, `workflow_dispatch`); else the deprecated .2.
+    pub build_trigger: Option<String>,
+    /// .21 Run Invocation URI (`https://github.com/o/r/actions/runs/<id>/attempts/<n>`).
+    pub run_invocation_uri: Option<String>,
 }
 
+/// Fulcio's deprecated extensions (GitHub Actions only) whose value is the raw string, by the
+/// last arc of their OID: .2 trigger, .3 workflow SHA, .5 repository, .6 ref.
+const FULCIO_RAW: [(u32, ObjectIdentifier); 4] = [
+    (2, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.2")),
+    (3, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.3")),
+    (5, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.5")),
+    (6, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.6")),
+];
+
+/// Fulcio's extensions whose value is a DER UTF8String, by the last arc of their OID.
+const FULCIO_DER: [(u32, ObjectIdentifier); 9] = [
+    (9, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.9")),
+    (10, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.10")),
+    (11, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.11")),
+    (12, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.12")),
+    (13, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.13")),
+    (14, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.14")),
+    (18, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.18")),
+    (20, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.20")),
+    (21, ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.21")),
+];
+
 pub(crate) fn identity(leaf: &Certificate) -> Result<Identity, Error> {
-    let mut v1 = None;
-    let mut v2 = None;
-    for ext in leaf.tbs_certificate().extensions().into_iter().flatten() {
-        if ext.extn_id == OIDC_ISSUER_V2 {
-            let s = der::asn1::Utf8StringRef::from_der(ext.extn_value.as_bytes()).map_err(|e| {
-                malformed(format!("leaf certificate: bad OIDC issuer extension: {e}"))
-            })?;
-            v2 = Some(s.as_str().to_string());
-        } else if ext.extn_id == OIDC_ISSUER_V1 {
-            let s = std::str::from_utf8(ext.extn_value.as_bytes())
-                .map_err(|_| malformed("leaf certificate: OIDC issuer extension is not UTF-8"))?;
-            v1 = Some(s.to_string());
+    // The Fulcio extensions, by the last arc of their OID.
+    let mut der = std::collections::BTreeMap::new();
+    let mut raw = std::collections::BTreeMap::new();
+    for e in leaf.tbs_certificate().extensions().into_iter().flatten() {
+        let value = e.extn_value.as_bytes();
+        if e.extn_id == OIDC_ISSUER_V2 {
+            der.insert(8, utf8_string(8, value)?);
+        } else if e.extn_id == OIDC_ISSUER_V1 {
+            raw.insert(1, raw_string(1, value)?);
+        } else if let Some((arc, _)) = FULCIO_RAW.iter().find(|(_, oid)| e.extn_id == *oid) {
+            raw.insert(*arc, raw_string(*arc, value)?);
+        } else if let Some((arc, _)) = FULCIO_DER.iter().find(|(_, oid)| e.extn_id == *oid) {
+            der.insert(*arc, utf8_string(*arc, value)?);
         }
     }
     let sans = leaf
@@ -224,7 +269,116 @@ pub(crate) fn identity(leaf: &Certificate) -> Result<Identity, Error> {
         })
         .unwrap_or_default();
     Ok(Identity {
-        issuer: v2.or(v1),
+        issuer: der.remove(&8).or_else(|| raw.remove(&1)),
         sans,
+        build_signer_uri: der.remove(&9),
+        build_signer_digest: der.remove(&10),
+        runner_environment: der.remove(&11),
+        source_repository_uri: der.remove(&12).or_else(|| {
+            raw.remove(&5)
+                .map(|repo| format!("https://github.com/{repo}"))
+        }),
+        source_repository_digest: der.remove(&13).or_else(|| raw.remove(&3)),
+        source_repository_ref: der.remove(&14).or_else(|| raw.remove(&6)),
+        build_config_uri: der.remove(&18),
+        build_trigger: der.remove(&20).or_else(|| raw.remove(&2)),
+        run_invocation_uri: der.remove(&21),
     })
+}
+
+/// A Fulcio extension encoded as a DER UTF8String (.8, .9 and later).
+fn utf8_string(arc: u32, value: &[u8]) -> Result<String, Error> {
+    der::asn1::Utf8StringRef::from_der(value)
+        .map(|s| s.as_str().to_string())
+        .map_err(|e| {
+            malformed(format!(
+                "leaf certificate: Fulcio extension 1.3.6.1.4.1.57264.1.{arc} is not a DER UTF8String: {e}"
+            ))
+        })
+}
+
+/// A deprecated Fulcio extension (.1 to .6): the raw string as the extension value.
+fn raw_string(arc: u32, value: &[u8]) -> Result<String, Error> {
+    String::from_utf8(value.to_vec()).map_err(|_| {
+        malformed(format!(
+            "leaf certificate: Fulcio extension 1.3.6.1.4.1.57264.1.{arc} is not UTF-8"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The leaf certificate of the conformance suite's happy path (a GitHub Actions identity with
+    /// both the current and the deprecated Fulcio extensions).
+    fn happy_path_leaf() -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/sigstore-conformance/test/assets/bundle-verify/happy-path-v0.3/bundle.sigstore.json"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let raw = json["verificationMaterial"]["certificate"]["rawBytes"]
+            .as_str()
+            .unwrap();
+        super::super::b64("leaf", raw).unwrap()
+    }
+
+    #[test]
+    fn identity_reads_the_fulcio_extensions() {
+        let id = identity(&parse("leaf", &happy_path_leaf()).unwrap()).unwrap();
+        let repo = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon";
+        let workflow =
+            format!("{repo}/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main");
+        let commit = "c7b3dfb335f051e1c86bda4c716fac97df62ad81";
+        assert_eq!(
+            id,
+            Identity {
+                issuer: Some("https://token.actions.githubusercontent.com".into()),
+                sans: vec![workflow.clone()],
+                build_signer_uri: Some(workflow.clone()),
+                build_signer_digest: Some(commit.into()),
+                runner_environment: Some("github-hosted".into()),
+                source_repository_uri: Some(repo.into()),
+                source_repository_digest: Some(commit.into()),
+                source_repository_ref: Some("refs/heads/main".into()),
+                build_config_uri: Some(workflow),
+                build_trigger: Some("workflow_dispatch".into()),
+                run_invocation_uri: Some(format!("{repo}/actions/runs/8347481628/attempts/1")),
+            }
+        );
+    }
+
+    #[test]
+    fn identity_falls_back_to_the_deprecated_extensions() {
+        // Hide the DER-encoded extensions (.8 on) by renaming their OIDs (1.3.6.1.4.1.57264.1.N
+        // becomes .57264.99.N): what is left is what an older certificate had.
+        let mut der = happy_path_leaf();
+        let prefix = [0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xbf, 0x30, 0x01];
+        let mut hidden = 0;
+        for i in 0..der.len() - prefix.len() {
+            if der[i..].starts_with(&prefix) && der[i + prefix.len()] >= 8 {
+                der[i + prefix.len() - 1] = 99;
+                hidden += 1;
+            }
+        }
+        assert!(hidden >= 10, "{hidden}");
+        let id = identity(&parse("leaf", &der).unwrap()).unwrap();
+        let commit = "c7b3dfb335f051e1c86bda4c716fac97df62ad81";
+        assert_eq!(
+            id,
+            Identity {
+                issuer: Some("https://token.actions.githubusercontent.com".into()),
+                sans: id.sans.clone(),
+                source_repository_uri: Some(
+                    "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon".into()
+                ),
+                source_repository_digest: Some(commit.into()),
+                source_repository_ref: Some("refs/heads/main".into()),
+                build_trigger: Some("workflow_dispatch".into()),
+                ..Identity::default()
+            }
+        );
+    }
 }

@@ -8,7 +8,8 @@
 //! matcher `M` is `"<exact>"`, `{"prefix": "..."}` or `{"regex": "..."}`. Exactly one of
 //! `artifact` and `artifact_sha256`.
 //!
-//! Answer: `{"ok": true, "signing_time": {"secs", "nanos"}, "identity": {"issuer", "sans"} | null}`
+//! Answer: `{"ok": true, "signing_time": {"secs", "nanos"}, "identity": {"issuer", "sans",
+//! "build_signer_uri", ... (every field of `Identity`)} | null}`
 //! or `{"ok": false, "kind": "malformed" | "invalid" | "unsupported", "error": "<message>"}`. A
 //! request the probe cannot read is a waPC error, not an answer.
 #![deny(unsafe_code)] // `export_operations!` alone may allow it, for `#[no_mangle]`
@@ -165,6 +166,15 @@ pub fn answer(verdict: Result<Verified, Error>) -> Value {
             "identity": verified.identity.map(|id| json!({
                 "issuer": id.issuer,
                 "sans": id.sans,
+                "build_signer_uri": id.build_signer_uri,
+                "build_signer_digest": id.build_signer_digest,
+                "runner_environment": id.runner_environment,
+                "source_repository_uri": id.source_repository_uri,
+                "source_repository_digest": id.source_repository_digest,
+                "source_repository_ref": id.source_repository_ref,
+                "build_config_uri": id.build_config_uri,
+                "build_trigger": id.build_trigger,
+                "run_invocation_uri": id.run_invocation_uri,
             })),
         }),
         Err(error) => {
