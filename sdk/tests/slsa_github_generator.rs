@@ -1,57 +1,363 @@
 //! Real SLSA provenance made by slsa-github-generator's container workflow (keyless, GitHub
-//! Actions, Rekor), saved by cosign as an OCI image layout: each attestation layer becomes a
-//! Sigstore bundle (`cosign::attestation_bundle`) that the SDK's verifier checks.
+//! Actions OIDC, Rekor), saved by cosign as an OCI image layout: each attestation layer becomes a
+//! Sigstore bundle (`cosign::attestation_bundle`) that the SDK's verifier checks against the
+//! image digest alone, as an admission policy does.
 #![cfg(feature = "sigstore")]
+// A test may unwrap: a failing assertion is what a test is for.
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/cosign_layout.rs"]
 mod layout;
 
-use custody_sdk::sigstore::{cosign::attestation_bundle, Bundle, Content, SigningMaterial};
-use layout::{digest_beside, read_cosign_layout, slsa_github_generator_layout};
+use base64::Engine as _;
+use custody_sdk::sigstore::{
+    cosign::attestation_bundle, verify, Artifact, Bundle, Content, Error, Matcher, Policy,
+    SigningMaterial, TrustedRoot, Verified,
+};
+use layout::{digest_beside, read_cosign_layout, slsa_github_generator_layout, CosignLayout};
+use serde_json::Value;
+
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GENERATOR_WORKFLOW: &str = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml";
+
+/// The signer of a version's provenance: the generator's reusable workflow at its release tag.
+fn signer(version: &str) -> String {
+    format!("{GENERATOR_WORKFLOW}@refs/tags/{version}")
+}
+
+/// Each version's layout and the bundle JSON of its (only) attestation layer.
+fn each_version() -> Vec<(&'static str, CosignLayout, Value)> {
+    layout::SLSA_GITHUB_GENERATOR_VERSIONS
+        .into_iter()
+        .map(|version| {
+            let dir = slsa_github_generator_layout(version);
+            let layout = read_cosign_layout(&dir);
+            assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
+            assert_eq!(layout.attestations.len(), 1, "{version}");
+            let layer = &layout.attestations[0];
+            let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
+            (version, layout, json)
+        })
+        .collect()
+}
+
+fn parse(json: &Value) -> Bundle {
+    Bundle::from_json(&serde_json::to_vec(json).unwrap()).unwrap()
+}
+
+fn check(json: &Value, digest: [u8; 32], policy: &Policy) -> Result<Verified, Error> {
+    let root = TrustedRoot::public_good().unwrap();
+    verify(
+        &parse(json),
+        Artifact::Sha256(digest),
+        policy,
+        &root,
+        Some(now()),
+    )
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap())
+        .unwrap()
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+fn b64_encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 #[test]
-fn attestation_layers_convert_to_bundles() {
-    for version in layout::SLSA_GITHUB_GENERATOR_VERSIONS {
-        let dir = slsa_github_generator_layout(version);
-        let layout = read_cosign_layout(&dir);
-        assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
-        assert!(!layout.attestations.is_empty(), "{version}");
-        for layer in &layout.attestations {
-            assert_eq!(layer.media_type, "application/vnd.dsse.envelope.v1+json");
-            let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
-            let bundle = Bundle::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
-            let SigningMaterial::Certificate { chain, .. } = &bundle.material else {
-                panic!("{version}: not keyless");
-            };
-            assert_eq!(chain.len(), 1, "{version}: the intermediate, not the root");
-            assert!(matches!(bundle.content, Content::Dsse(_)));
-            assert_eq!(bundle.tlog_entries.len(), 1);
-            assert_eq!(bundle.tlog_entries[0].kind, "dsse");
+fn attestation_layers_convert_to_v0_1_bundles() {
+    for (version, layout, json) in each_version() {
+        let layer = &layout.attestations[0];
+        assert_eq!(layer.media_type, "application/vnd.dsse.envelope.v1+json");
+        assert_eq!(
+            layer.annotations["predicateType"],
+            "https://slsa.dev/provenance/v0.2"
+        );
+        assert_eq!(
+            json["mediaType"],
+            "application/vnd.dev.sigstore.bundle+json;version=0.1"
+        );
+        let entry = &json["verificationMaterial"]["tlogEntries"][0];
+        assert!(entry["logIndex"].is_string() && entry["integratedTime"].is_string());
+        assert_eq!(entry["kindVersion"]["kind"], "dsse", "{version}");
+        assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{version}");
+        // The log ID: the public-good Rekor's key ID, hex in cosign's annotation.
+        assert_eq!(
+            entry["logId"]["keyId"],
+            "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0="
+        );
+
+        let bundle = parse(&json);
+        let SigningMaterial::Certificate { chain, .. } = &bundle.material else {
+            panic!("{version}: not keyless");
+        };
+        // The chain annotation holds the intermediate and the root; the root is left out.
+        assert_eq!(chain.len(), 1, "{version}");
+        let Content::Dsse(envelope) = &bundle.content else {
+            panic!("{version}: not DSSE");
+        };
+        assert_eq!(envelope.payload_type, "application/vnd.in-toto+json");
+        assert_eq!(envelope.signatures.len(), 1);
+    }
+}
+
+#[test]
+fn the_real_identity_verifies_by_image_digest() {
+    let root = TrustedRoot::public_good().unwrap();
+    for (version, layout, json) in each_version() {
+        let digest = layout.image_sha256();
+        let policies = [
+            Policy::identity(GITHUB_ISSUER, signer(version)),
+            Policy::Identity {
+                issuer: Matcher::exact(GITHUB_ISSUER),
+                subject: Matcher::prefix(format!("{GENERATOR_WORKFLOW}@refs/tags/")),
+            },
+            Policy::Identity {
+                issuer: Matcher::regex(r"https://token\.actions\.githubusercontent\.com").unwrap(),
+                subject: Matcher::regex(
+                    r"https://github\.com/slsa-framework/slsa-github-generator/\.github/workflows/generator_(container|generic)_slsa3\.yml@refs/tags/v\d+\.\d+\.\d+",
+                )
+                .unwrap(),
+            },
+        ];
+        for policy in &policies {
+            let verified = check(&json, digest, policy)
+                .unwrap_or_else(|e| panic!("{version}, {policy:?}: {e}"));
+            let id = verified.identity.unwrap();
+            assert_eq!(id.issuer.as_deref(), Some(GITHUB_ISSUER));
+            assert_eq!(id.sans, [signer(version)]);
+            assert_eq!(
+                verified.signing_time.secs,
+                parse(&json).tlog_entries[0].integrated_time
+            );
+        }
+        // Without a clock, and with the image index's bytes instead of its digest.
+        let bundle = parse(&json);
+        let policy = &policies[0];
+        verify(&bundle, Artifact::Sha256(digest), policy, &root, None).unwrap();
+        let index = std::fs::read(
+            slsa_github_generator_layout(version)
+                .join("blobs/sha256")
+                .join(&layout.image_digest["sha256:".len()..]),
+        )
+        .unwrap();
+        verify(&bundle, Artifact::Bytes(&index), policy, &root, None).unwrap();
+    }
+}
+
+#[test]
+fn another_signer_is_an_identity_mismatch() {
+    for (version, layout, json) in each_version() {
+        let digest = layout.image_sha256();
+        let other = if version == "v1.10.0" {
+            "v2.1.0"
+        } else {
+            "v1.10.0"
+        };
+        let cases = [
+            (
+                Policy::identity(GITHUB_ISSUER, signer(other)),
+                format!(
+                    r#"identity mismatch: certificate subject "{}" does not match exact "{}""#,
+                    signer(version),
+                    signer(other)
+                ),
+            ),
+            (
+                Policy::Identity {
+                    issuer: Matcher::exact(GITHUB_ISSUER),
+                    subject: Matcher::prefix("https://github.com/slsa-framework/example-package/"),
+                },
+                "does not match prefix".to_string(),
+            ),
+            (
+                Policy::Identity {
+                    issuer: Matcher::exact(GITHUB_ISSUER),
+                    // Anchored: the regex must match the whole subject, not only its start.
+                    subject: Matcher::regex(&format!("{GENERATOR_WORKFLOW}@refs/tags/v1")).unwrap(),
+                },
+                "does not match regex".to_string(),
+            ),
+            (
+                Policy::identity("https://accounts.google.com", signer(version)),
+                format!(
+                    r#"identity mismatch: certificate issuer "{GITHUB_ISSUER}" does not match exact "https://accounts.google.com""#
+                ),
+            ),
+        ];
+        for (policy, message) in cases {
+            let err = check(&json, digest, &policy).unwrap_err();
+            assert!(matches!(err, Error::Invalid(_)), "{version}: {err}");
+            assert!(err.to_string().contains(&message), "{version}: {err}");
         }
     }
 }
 
 #[test]
-fn converted_bundles_verify_against_the_image_index_bytes() {
-    use custody_sdk::sigstore::{verify, Policy, TrustedRoot};
-    for version in layout::SLSA_GITHUB_GENERATOR_VERSIONS {
-        let dir = slsa_github_generator_layout(version);
-        let layout = read_cosign_layout(&dir);
-        let hex = layout.image_digest.strip_prefix("sha256:").unwrap();
-        let index = std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap();
-        let layer = &layout.attestations[0];
-        let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
-        let bundle = Bundle::from_json(&serde_json::to_vec(&json).unwrap()).unwrap();
-        let policy = Policy::identity("https://token.actions.githubusercontent.com", format!("https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/{version}"));
-        let v = verify(
-            &bundle,
-            custody_sdk::sigstore::Artifact::Bytes(&index),
-            &policy,
-            &TrustedRoot::public_good().unwrap(),
-            Some(1_900_000_000),
+fn another_digest_is_not_a_subject() {
+    for (version, layout, json) in each_version() {
+        let mut digest = layout.image_sha256();
+        digest[31] ^= 1;
+        let err = check(
+            &json,
+            digest,
+            &Policy::identity(GITHUB_ISSUER, signer(version)),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("is not a subject"),
+            "{version}: {err}"
         );
-        println!("{version}: {v:?}");
-        v.unwrap();
+    }
+}
+
+#[test]
+fn tampering_is_refused() {
+    for (version, layout, json) in each_version() {
+        let digest = layout.image_sha256();
+        let policy = Policy::identity(GITHUB_ISSUER, signer(version));
+
+        // A byte of the in-toto statement (inside the predicate, so that it stays JSON).
+        let mut tampered = json.clone();
+        let mut payload = b64(json["dsseEnvelope"]["payload"].as_str().unwrap());
+        let at = payload.len() / 2;
+        payload[at] ^= 1;
+        tampered["dsseEnvelope"]["payload"] = b64_encode(&payload).into();
+        let err = check(&tampered, digest, &policy).unwrap_err();
+        assert!(
+            err.to_string().contains("DSSE signature does not verify"),
+            "{version}: {err}"
+        );
+
+        // The signed entry timestamp.
+        let mut tampered = json.clone();
+        let promise = &mut tampered["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"];
+        let mut set = b64(promise["signedEntryTimestamp"].as_str().unwrap());
+        let at = set.len() - 5;
+        set[at] ^= 1;
+        promise["signedEntryTimestamp"] = b64_encode(&set).into();
+        let err = check(&tampered, digest, &policy).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("signed entry timestamp does not verify"),
+            "{version}: {err}"
+        );
+
+        // The integrated time the timestamp covers.
+        let mut tampered = json.clone();
+        let entry = &mut tampered["verificationMaterial"]["tlogEntries"][0];
+        let t: i64 = entry["integratedTime"].as_str().unwrap().parse().unwrap();
+        entry["integratedTime"] = (t + 1).to_string().into();
+        assert!(check(&tampered, digest, &policy).is_err(), "{version}");
+
+        // The DSSE signature.
+        let mut tampered = json.clone();
+        let sig = &mut tampered["dsseEnvelope"]["signatures"][0]["sig"];
+        let mut bytes = b64(sig.as_str().unwrap());
+        let at = bytes.len() - 3;
+        bytes[at] ^= 1;
+        *sig = b64_encode(&bytes).into();
+        assert!(check(&tampered, digest, &policy).is_err(), "{version}");
+    }
+}
+
+/// What the certificate says about the build (Fulcio's extensions, from the GitHub OIDC token)
+/// must agree with what the provenance says, where both say it.
+#[test]
+fn certificate_extensions_agree_with_the_provenance() {
+    for (version, layout, json) in each_version() {
+        let verified = check(
+            &json,
+            layout.image_sha256(),
+            &Policy::identity(GITHUB_ISSUER, signer(version)),
+        )
+        .unwrap();
+        let id = verified.identity.unwrap();
+        println!("{version}: {id:#?}");
+
+        let statement: Value =
+            serde_json::from_slice(&b64(json["dsseEnvelope"]["payload"].as_str().unwrap()))
+                .unwrap();
+        assert_eq!(
+            statement["subject"][0]["digest"]["sha256"],
+            layout.image_digest["sha256:".len()..]
+        );
+        let predicate = &statement["predicate"];
+        let source = &predicate["invocation"]["configSource"];
+        let env = &predicate["invocation"]["environment"];
+        let text = |v: &Value| v.as_str().unwrap().to_string();
+
+        // The builder is the signing (reusable) workflow.
+        assert_eq!(id.build_signer_uri, Some(text(&predicate["builder"]["id"])));
+        assert_eq!(id.sans, [text(&predicate["builder"]["id"])]);
+        // The source: `git+<repository>@<ref>`, at a commit.
+        let repository = id.source_repository_uri.clone().unwrap();
+        let git_ref = id.source_repository_ref.clone().unwrap();
+        assert_eq!(text(&source["uri"]), format!("git+{repository}@{git_ref}"));
+        assert_eq!(
+            id.source_repository_digest,
+            Some(text(&source["digest"]["sha1"]))
+        );
+        assert_eq!(git_ref, text(&env["github_ref"]));
+        // The calling workflow is the entry point, at the same ref.
+        assert_eq!(
+            id.build_config_uri,
+            Some(format!(
+                "{repository}/{}@{git_ref}",
+                text(&source["entryPoint"])
+            ))
+        );
+        assert_eq!(id.build_trigger, Some(text(&env["github_event_name"])));
+        assert_eq!(
+            id.run_invocation_uri,
+            Some(format!(
+                "{repository}/actions/runs/{}/attempts/{}",
+                text(&env["github_run_id"]),
+                text(&env["github_run_attempt"])
+            ))
+        );
+        assert_eq!(id.runner_environment.as_deref(), Some("github-hosted"));
+        // The generator's own commit.
+        assert_eq!(id.build_signer_digest.as_ref().map(String::len), Some(40));
+    }
+}
+
+/// Without a certificate annotation, the layer is taken as signed with a key: the bundle carries
+/// a public key hint, and an identity policy refuses it.
+#[test]
+fn a_layer_without_certificate_is_key_signed() {
+    for (version, layout, _) in each_version() {
+        let layer = &layout.attestations[0];
+        let mut annotations = layer.annotations.clone();
+        annotations.remove("dev.sigstore.cosign/certificate");
+        annotations.remove("dev.sigstore.cosign/chain");
+        let json = attestation_bundle(&layer.envelope, &annotations).unwrap();
+        assert_eq!(json["verificationMaterial"]["publicKey"]["hint"], "");
+        assert!(matches!(
+            parse(&json).material,
+            SigningMaterial::PublicKey { .. }
+        ));
+        let err = check(
+            &json,
+            layout.image_sha256(),
+            &Policy::identity(GITHUB_ISSUER, signer(version)),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("signed with a key"),
+            "{version}: {err}"
+        );
+
+        // And a layer with no log entry at all is refused by the conversion.
+        annotations.remove("dev.sigstore.cosign/bundle");
+        let err = attestation_bundle(&layer.envelope, &annotations).unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)), "{version}: {err}");
     }
 }
