@@ -42,6 +42,8 @@ setup:
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
+	@# CNCF distribution 2.8 (a real OCI registry) for the `custody attestations export` tests.
+	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
 	@# The OPA npm SDK, at the version pinned in host-tests/js/package-lock.json (host-tests run it).
 	@[ -d host-tests/js/node_modules/@open-policy-agent/opa-wasm ] || \
 	  npm ci --prefix host-tests/js --no-audit --no-fund --loglevel=error

@@ -1,9 +1,12 @@
 //! `custody`: run Kubewarden (waPC) admission policies locally.
 
 mod annotate;
+mod attestations;
 mod check;
+mod docker_config;
 mod eval;
 mod input;
+mod oci;
 
 use std::process::ExitCode;
 
@@ -11,17 +14,27 @@ use clap::{Parser, Subcommand};
 
 /// Run custody / Kubewarden admission policies (WebAssembly modules) locally.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, about, long_about = None)]
+#[command(name = "custody", version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The top-level help's closing section.
+const AFTER_HELP: &str = "\
+Attestations (for the verify-slsa policy):
+  custody attestations export [--plain-http] [--namespace NS] [--output yaml|json] IMAGE
+    fetches IMAGE's attestations from its registry (cosign sha256-<hex>.att, OCI 1.1 referrers
+    holding Sigstore bundles) and prints the ConfigMap to apply in the cluster. Registry
+    credentials: `auths` in the docker config (credential helpers are not supported).
+    See `custody attestations export --help`.";
 
 #[derive(Debug, Subcommand)]
 enum Command {
     Eval(eval::Args),
     Check(check::Args),
     Annotate(annotate::Args),
+    Attestations(attestations::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +44,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => (eval::run(args), eval::EXIT_HOST_ERROR),
         Command::Check(args) => (check::run(args), check::EXIT_INPUT_ERROR),
         Command::Annotate(args) => (annotate::run(args), annotate::EXIT_FAILURE),
+        Command::Attestations(args) => (attestations::run(args), attestations::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,

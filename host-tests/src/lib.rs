@@ -56,6 +56,8 @@ pub fn probe_path(name: &str) -> PathBuf {
     path
 }
 
+/// A real OCI registry for tests (Debian's docker-registry on loopback) and what to push into it.
+pub mod registry;
 /// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads
 /// them (the same file).
 #[path = "../../sdk/tests/common/sigstore_cases.rs"]

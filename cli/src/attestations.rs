@@ -1,0 +1,381 @@
+//! `custody attestations export`: an image's attestations, from its registry, as the ConfigMap the
+//! `verify-slsa` policy reads through Kubewarden's `kubernetes` host capability.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
+
+use crate::oci;
+
+/// Exit status when nothing could be exported (no attestation, too large, registry error...).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// The ConfigMap's namespace unless `--namespace` says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "custody-attestations";
+/// Kubernetes refuses a ConfigMap whose data (keys and values) exceeds 1 MiB.
+pub const MAX_CONFIGMAP_DATA_BYTES: usize = 1024 * 1024;
+/// `app.kubernetes.io/managed-by`.
+pub const MANAGED_BY: &str = "custody";
+/// The label that marks an attestations ConfigMap, and the version of its layout.
+pub const ATTESTATIONS_LABEL: (&str, &str) = ("custody.dev/attestations", "v1");
+/// The annotation naming the image the attestations were exported from.
+pub const IMAGE_ANNOTATION: &str = "custody.dev/image";
+
+/// Work with the attestations of container images (SLSA provenance and other in-toto statements).
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Subcommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    Export(ExportArgs),
+}
+
+/// Fetch an image's attestations from its registry and print them as a Kubernetes ConfigMap.
+///
+/// The ConfigMap is what the verify-slsa policy reads in the cluster: run this after the build
+/// (e.g. after slsa-github-generator) and apply the output (`... | kubectl apply -f -`).
+///
+/// A tag is resolved to the image's manifest digest (a digest is used as given). Looked at:
+///   - the cosign attestation tag sha256-<hex>.att: each application/vnd.dsse.envelope.v1+json
+///     layer (a DSSE envelope, with its certificate, chain and Rekor bundle annotations) becomes
+///     a Sigstore bundle, key att-<layer index>.sigstore.json;
+///   - OCI 1.1 referrers of the digest (the referrers API, or the referrers tag sha256-<hex> on
+///     registries without it) whose artifact type is a Sigstore bundle: the bundle layer, as
+///     stored, key referrer-<first 16 hex of the referrer manifest digest>.sigstore.json.
+///
+/// The ConfigMap: name sha256-<hex> (the digest), labels app.kubernetes.io/managed-by=custody and
+/// custody.dev/attestations=v1, annotation custody.dev/image=<registry>/<repository>@<digest>.
+///
+/// Registry access: HTTPS (system roots), or plain HTTP with --plain-http. Credentials: anonymous,
+/// or `auths.<registry>.auth` (base64 of user:password) from $DOCKER_CONFIG/config.json, else
+/// ~/.docker/config.json, as `docker login` writes it. Credential helpers (credsStore,
+/// credHelpers) are not supported: such a registry is accessed anonymously, with a note.
+/// Bounds: every request has a deadline (--timeout), at most 100 attestation layers and 100
+/// bundle referrers, 4 MiB per manifest or blob.
+///
+/// Exit status: 0 printed; 1 nothing exported: no attestation found, the ConfigMap would exceed
+/// Kubernetes' 1 MiB, the image or registry could not be read.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ExportArgs {
+    /// Namespace of the ConfigMap.
+    #[arg(long, default_value = DEFAULT_NAMESPACE)]
+    namespace: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "yaml")]
+    output: Format,
+    /// Talk plain HTTP to the registry (a local or in-cluster registry without TLS). Credentials
+    /// from the docker config are then sent unencrypted.
+    #[arg(long)]
+    plain_http: bool,
+    /// Deadline of each registry request, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// The image: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX (no registry:
+    /// docker.io).
+    #[arg(value_name = "IMAGE")]
+    image: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Yaml,
+    Json,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.command {
+        Subcommand::Export(args) => export(args),
+    }
+}
+
+fn export(args: ExportArgs) -> Result<ExitCode> {
+    check_namespace(&args.namespace)?;
+    let options = oci::Options {
+        plain_http: args.plain_http,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let found = oci::fetch(&args.image, &options)?;
+    let image = format!("{}@{}", found.repository, found.digest);
+
+    let mut data = BTreeMap::new();
+    for layer in &found.attestations {
+        let bundle =
+            custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+                .map_err(|e| {
+                    anyhow!(
+                        "{image}: cosign attestation layer {} is not a Sigstore attestation: {e}",
+                        layer.index
+                    )
+                })?;
+        let text = serde_json::to_string(&bundle)?;
+        insert(&mut data, att_key(layer.index), text)?;
+    }
+    for referrer in &found.referrers {
+        let text = bundle_text(&referrer.bundle)
+            .with_context(|| format!("{image}: referrer {}", referrer.manifest_digest))?;
+        insert(&mut data, referrer_key(&referrer.manifest_digest)?, text)?;
+    }
+    if data.is_empty() {
+        bail!(
+            "no attestations found for {} ({image}): looked at {}",
+            args.image,
+            found.looked.join("; ")
+        );
+    }
+
+    let configmap = ConfigMap::new(&found.digest, &args.namespace, &image, data)?;
+    let text = match args.output {
+        Format::Yaml => serde_yaml_ng::to_string(&configmap)?,
+        Format::Json => serde_json::to_string_pretty(&configmap)? + "\n",
+    };
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A referrer's bundle layer as ConfigMap text: UTF-8 JSON, kept byte for byte.
+fn bundle_text(bundle: &[u8]) -> Result<String> {
+    let text = std::str::from_utf8(bundle).map_err(|_| anyhow!("the bundle is not UTF-8 text"))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(text).context("the bundle is not JSON")?;
+    Ok(text.to_owned())
+}
+
+fn insert(data: &mut BTreeMap<String, String>, key: String, value: String) -> Result<()> {
+    if data.contains_key(&key) {
+        bail!("two attestations would be stored under the key {key}");
+    }
+    data.insert(key, value);
+    Ok(())
+}
+
+/// The data key of the cosign attestation layer at `index`.
+pub fn att_key(index: usize) -> String {
+    format!("att-{index}.sigstore.json")
+}
+
+/// The data key of the referrer whose manifest digest is `digest` (`sha256:<64 hex>`).
+pub fn referrer_key(digest: &str) -> Result<String> {
+    let hex = sha256_hex(digest)?;
+    Ok(format!("referrer-{}.sigstore.json", &hex[..16]))
+}
+
+/// The ConfigMap's name for the image digest: `sha256-<64 hex>`.
+pub fn configmap_name(digest: &str) -> Result<String> {
+    Ok(format!("sha256-{}", sha256_hex(digest)?))
+}
+
+/// The hex of a `sha256:<64 lowercase hex>` digest.
+fn sha256_hex(digest: &str) -> Result<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|hex| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+        .ok_or_else(|| anyhow!("{digest:?} is not a sha256 digest (sha256:<64 lowercase hex>)"))
+}
+
+/// A namespace name is an RFC 1123 label.
+fn check_namespace(namespace: &str) -> Result<()> {
+    let bytes = namespace.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes.first() != Some(&b'-')
+        && bytes.last() != Some(&b'-');
+    if !ok {
+        bail!(
+            "--namespace {namespace:?}: not a namespace name (lower case letters, digits and '-', \
+             at most 63, starting and ending with a letter or digit)"
+        );
+    }
+    Ok(())
+}
+
+/// The size Kubernetes counts against a ConfigMap's 1 MiB: every key and value, in bytes.
+pub fn data_size(data: &BTreeMap<String, String>) -> usize {
+    data.iter()
+        .map(|(key, value)| key.len() + value.len())
+        .sum()
+}
+
+/// The exported object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMap {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata,
+    data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Metadata {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<&'static str, &'static str>,
+    annotations: BTreeMap<&'static str, String>,
+}
+
+impl ConfigMap {
+    /// The ConfigMap of the attestations `data` of the image `image` (`registry/repo@digest`),
+    /// refused if Kubernetes would refuse it for its size.
+    pub fn new(
+        digest: &str,
+        namespace: &str,
+        image: &str,
+        data: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let size = data_size(&data);
+        if size > MAX_CONFIGMAP_DATA_BYTES {
+            let sizes: Vec<String> = data
+                .iter()
+                .map(|(key, value)| format!("{key} {} bytes", value.len()))
+                .collect();
+            bail!(
+                "the attestations of {image} are {size} bytes, more than the {MAX_CONFIGMAP_DATA_BYTES} \
+                 bytes (1 MiB) a ConfigMap may hold: {}",
+                sizes.join(", ")
+            );
+        }
+        Ok(ConfigMap {
+            api_version: "v1",
+            kind: "ConfigMap",
+            metadata: Metadata {
+                name: configmap_name(digest)?,
+                namespace: namespace.to_owned(),
+                labels: BTreeMap::from([
+                    ("app.kubernetes.io/managed-by", MANAGED_BY),
+                    ATTESTATIONS_LABEL,
+                ]),
+                annotations: BTreeMap::from([(IMAGE_ANNOTATION, image.to_owned())]),
+            },
+            data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5";
+
+    #[test]
+    fn keys_and_names() -> Result<()> {
+        assert_eq!(att_key(0), "att-0.sigstore.json");
+        assert_eq!(att_key(12), "att-12.sigstore.json");
+        assert_eq!(
+            referrer_key(
+                "sha256:31cc4fb663c8d34e2e6a0bd5f183d576c2811ee286e0998b4c2965e3b35a0d86"
+            )?,
+            "referrer-31cc4fb663c8d34e.sigstore.json"
+        );
+        assert_eq!(
+            configmap_name(DIGEST)?,
+            "sha256-e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5"
+        );
+        for bad in [
+            "sha512:e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5",
+            "sha256:E0A0A765D690A5104331CFBAC88EBBBF01736C1F87AAA3CD455C516A5EA586A5",
+            "sha256:e0a0a765",
+            "e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5",
+            "",
+        ] {
+            assert!(configmap_name(bad).is_err(), "{bad}");
+            assert!(referrer_key(bad).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_configmap_is_the_contract() -> Result<()> {
+        let data = BTreeMap::from([(att_key(0), r#"{"mediaType":"x"}"#.to_owned())]);
+        let image = format!("ghcr.io/acme/app@{DIGEST}");
+        let configmap = ConfigMap::new(DIGEST, "custody-attestations", &image, data)?;
+        assert_eq!(
+            serde_json::to_value(&configmap)?,
+            serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": "sha256-e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5",
+                    "namespace": "custody-attestations",
+                    "labels": {
+                        "app.kubernetes.io/managed-by": "custody",
+                        "custody.dev/attestations": "v1"
+                    },
+                    "annotations": {"custody.dev/image": image}
+                },
+                "data": {"att-0.sigstore.json": "{\"mediaType\":\"x\"}"}
+            })
+        );
+        // YAML: the same object, fields in the usual order.
+        let yaml = serde_yaml_ng::to_string(&configmap)?;
+        assert!(
+            yaml.starts_with("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"),
+            "{yaml}"
+        );
+        let back: serde_json::Value = serde_yaml_ng::from_str(&yaml)?;
+        assert_eq!(back, serde_json::to_value(&configmap)?);
+        Ok(())
+    }
+
+    #[test]
+    fn size_limit_counts_keys_and_values() -> Result<()> {
+        let key = att_key(0);
+        let fits = "x".repeat(MAX_CONFIGMAP_DATA_BYTES - key.len());
+        let data = BTreeMap::from([(key.clone(), fits)]);
+        assert_eq!(data_size(&data), MAX_CONFIGMAP_DATA_BYTES);
+        ConfigMap::new(DIGEST, "ns", "r/i@d", data)?;
+
+        let too_big = "x".repeat(MAX_CONFIGMAP_DATA_BYTES - key.len() + 1);
+        let data = BTreeMap::from([(key, too_big)]);
+        let error = match ConfigMap::new(DIGEST, "ns", "r/i@d", data) {
+            Ok(_) => panic!("a ConfigMap over 1 MiB was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error.contains("1048577 bytes"), "{error}");
+        assert!(error.contains("1 MiB"), "{error}");
+        assert!(error.contains("att-0.sigstore.json"), "{error}");
+
+        // Several entries add up.
+        let half = "y".repeat(MAX_CONFIGMAP_DATA_BYTES / 2);
+        let data = BTreeMap::from([(att_key(0), half.clone()), (att_key(1), half)]);
+        assert!(ConfigMap::new(DIGEST, "ns", "r/i@d", data).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn duplicate_keys_and_bad_bundles_are_refused() {
+        let mut data = BTreeMap::new();
+        assert!(insert(&mut data, att_key(0), "{}".into()).is_ok());
+        assert!(insert(&mut data, att_key(0), "{}".into()).is_err());
+        assert!(
+            bundle_text(br#"{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}"#)
+                .is_ok()
+        );
+        assert!(bundle_text(b"\xff\xfe").is_err());
+        assert!(bundle_text(b"{not json").is_err());
+    }
+
+    #[test]
+    fn namespaces() {
+        for ok in ["custody-attestations", "a", "ns-1", &"a".repeat(63)] {
+            assert!(check_namespace(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Upper", "a.b", "a_b", &"a".repeat(64)] {
+            assert!(check_namespace(bad).is_err(), "{bad}");
+        }
+    }
+}
