@@ -53,8 +53,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("the metadata must be a mapping"))?;
         fields.insert("executionMode".to_owned(), Value::from("gatekeeper"));
         fields.insert("mutating".to_owned(), Value::from(false));
+        // No host capabilities in that mode; context-aware resources stay: Kubewarden gives
+        // Gatekeeper-mode policies the objects they list as `data.inventory`.
         fields.remove("hostCapabilities");
-        fields.remove("contextAwareResources");
         wasm = set_opa_abi_globals(&wasm)
             .with_context(|| format!("cannot read {} as a wasm module", args.input.display()))?;
     }

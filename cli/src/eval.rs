@@ -50,6 +50,12 @@ pub struct Args {
     /// `{"namespace", "operation", "request", "response" | "error"}` (default: every call fails).
     #[arg(long, value_name = "JSON")]
     capabilities: Option<PathBuf>,
+    /// Kubernetes objects standing in for the cluster (YAML or JSON, several documents, `kind:
+    /// List`; repeatable), e.g. the ConfigMap `custody attestations export` prints: they answer
+    /// the `kubernetes` capabilities (get_resource, list_resources_*) of waPC modules, and are
+    /// Gatekeeper's `data.inventory` for OPA-ABI modules.
+    #[arg(long, value_name = "FILE")]
+    cluster: Vec<PathBuf>,
     /// The module's ABI (default: detected from the module); an error if the module is not of it.
     #[arg(long, value_enum)]
     abi: Option<input::AbiFlag>,
@@ -64,9 +70,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(path) => input::read_settings(path)?,
         None => Value::Object(serde_json::Map::new()),
     };
-    let capabilities: Box<dyn Capabilities> = match &args.capabilities {
-        Some(path) => Box::new(read_capabilities(path)?),
-        None => Box::new(NoCapabilities),
+    let cluster = input::read_cluster(&args.cluster)?;
+    let capabilities: Box<dyn Capabilities> = match (&args.capabilities, cluster.is_empty()) {
+        (Some(path), _) => Box::new(read_capabilities(path)?.with_cluster(cluster.clone())),
+        (None, false) => Box::new(
+            ScriptedCapabilities::new(Vec::new())
+                .map_err(anyhow::Error::msg)?
+                .with_cluster(cluster.clone()),
+        ),
+        (None, true) => Box::new(NoCapabilities),
     };
 
     let host = input::host()?;
@@ -77,6 +89,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut policy = PolicyInstance::new(&host, &module, capabilities)
         .with_context(|| format!("cannot start policy {}", args.policy.display()))?;
     if module.abi() == Abi::Opa {
+        if !cluster.is_empty() {
+            policy
+                .set_data(&cluster.data())
+                .context("cannot give the module its data document")?;
+        }
         let violations = policy.gatekeeper(&request, &settings);
         print_logs(&mut policy, args.verbose);
         let violations = violations.context("cannot evaluate the request")?;

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use custody_host::{Abi, Host, Limits, PolicyModule};
+use custody_host::{Abi, Cluster, Host, Limits, PolicyModule};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Reads one JSON or YAML document: `.json` as JSON, `.yaml`/`.yml` as YAML, anything else as
@@ -29,6 +30,31 @@ pub fn read_document(path: &Path) -> Result<Value> {
 
 fn parse_yaml(path: &Path, text: &str) -> Result<Value> {
     serde_yaml_ng::from_str(text).with_context(|| format!("{} is not valid YAML", path.display()))
+}
+
+/// The cluster objects in `paths`: every document of each file (multi-document YAML or JSON; a
+/// `kind: List` is unpacked).
+pub fn read_cluster(paths: &[std::path::PathBuf]) -> Result<Cluster> {
+    let mut objects = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        for (index, document) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
+            let value = Value::deserialize(document).with_context(|| {
+                format!(
+                    "{}: document {} is not valid YAML",
+                    path.display(),
+                    index + 1
+                )
+            })?;
+            if !value.is_null() {
+                objects.push(value);
+            }
+        }
+    }
+    Cluster::new(objects)
+        .map_err(anyhow::Error::msg)
+        .context("invalid cluster objects")
 }
 
 /// The host with default limits.

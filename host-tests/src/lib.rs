@@ -62,6 +62,7 @@ pub mod registry;
 /// them (the same file).
 #[path = "../../sdk/tests/common/sigstore_cases.rs"]
 pub mod sigstore_cases;
+pub mod slsa;
 
 /// The `verify` request of the Sigstore probe (`probes/sigstore-verify`) for a conformance case.
 /// Panics if the case's bundle or trusted root is not UTF-8 text (the request carries them as

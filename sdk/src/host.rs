@@ -193,8 +193,13 @@ mod tests {
             get_resource(&mut host, &cluster).unwrap(),
             json!({"kind": "Namespace"})
         );
-        let other = host.call("oci", "v1/manifest_digest", b"\"x\"").unwrap_err();
-        assert!(other.contains("not available in Gatekeeper mode"), "{other}");
+        let other = host
+            .call("oci", "v1/manifest_digest", b"\"x\"")
+            .unwrap_err();
+        assert!(
+            other.contains("not available in Gatekeeper mode"),
+            "{other}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod abi;
+#[cfg(feature = "sigstore")]
+pub mod attestors;
 pub mod host;
 pub mod image;
 pub mod policy;

@@ -109,6 +109,19 @@ impl ImagePatterns {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceName(String);
 
+impl NamespaceName {
+    /// Checks a namespace name.
+    pub fn new(name: &str) -> Result<Self, String> {
+        check_namespace(name)?;
+        Ok(NamespaceName(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 impl<'de> Deserialize<'de> for NamespaceName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;

@@ -1,0 +1,501 @@
+//! verify-slsa: every image must carry a signed SLSA provenance attestation, verified inside the
+//! module (Sigstore bundle: signature, certificate chain, transparency log), whose in-toto subject
+//! is the image's digest, signed by the configured attestors, and whose provenance meets the
+//! configured conditions (builder, build type, source repository and ref).
+//!
+//! Attestations come from the cluster (a ConfigMap per image digest, read through the host's
+//! `kubernetes` capability, or Gatekeeper's `data.inventory`) and from the pod's
+//! `custody.dev/attestations` annotation. A tag is resolved through the host and the image pinned
+//! to the digest that was verified.
+#![deny(unsafe_code)] // `export_policy!` alone may allow it, for `#[no_mangle]`
+#![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+pub mod provenance;
+
+use custody_sdk::attestors::{find_bundles, now_unix, Attestor, Attestors, Found, TrustRoot};
+use custody_sdk::host::manifest_digest;
+use custody_sdk::settings::{ImagePatterns, NamespaceName};
+use custody_sdk::sigstore::{self, Artifact, Bundle, Content, Identity, Policy, TrustedRoot};
+use custody_sdk::{Check, DigestAlgorithm, Host, Image, PolicySettings, Rule, SettingsError};
+use serde::Deserialize;
+use wildmatch::WildMatch;
+
+use provenance::{Provenance, SLSA_V0_2, SLSA_V1};
+
+/// Where attestation ConfigMaps live unless `attestationsNamespace` says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "custody-attestations";
+
+/// The policy's own settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VerifySlsaSettings {
+    /// Which images need what; an image is checked against every entry whose patterns match it.
+    #[serde(default)]
+    pub images: Vec<ImageRule>,
+    /// What happens to an image no entry matches (default: deny).
+    #[serde(default)]
+    pub unmatched_images: Unmatched,
+    /// The namespace of the attestation ConfigMaps (default `custody-attestations`).
+    #[serde(default)]
+    pub attestations_namespace: Option<NamespaceName>,
+    /// A Sigstore `trusted_root.json` document; default: the public-good root embedded in the
+    /// module.
+    #[serde(default)]
+    pub trusted_root: TrustRoot,
+}
+
+/// What happens to an image that matches no entry of `images`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Unmatched {
+    /// Denied (the default: an image nobody vouched for does not run).
+    #[default]
+    Deny,
+    /// Allowed without checks.
+    Allow,
+}
+
+/// One entry of `images`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImageRule {
+    /// The images it applies to (`ghcr.io/myorg/*`).
+    pub patterns: ImagePatterns,
+    /// Who must have signed the provenance, and how many of them.
+    pub attestors: Attestors,
+    /// The predicate types accepted (default: SLSA provenance v0.2 and v1).
+    #[serde(default)]
+    pub predicate_types: Vec<String>,
+    /// What the provenance must say.
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+/// What the provenance must say; absent conditions are not checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Conditions {
+    /// The builder id, exactly.
+    #[serde(default)]
+    pub builder_id: Option<String>,
+    /// The builder id starts with this.
+    #[serde(default)]
+    pub builder_id_prefix: Option<String>,
+    /// The build type, exactly.
+    #[serde(default)]
+    pub build_type: Option<String>,
+    /// The source repository (`https://github.com/myorg/app`): the provenance's and, for a
+    /// keyless signature, the certificate's source repository extension when it has one.
+    #[serde(default)]
+    pub source_repository: Option<String>,
+    /// The source ref matches one of these (`refs/heads/main`, `refs/tags/v*`); checked on the
+    /// provenance and on the certificate's source ref extension when it has one.
+    #[serde(default)]
+    pub source_refs: Vec<RefPattern>,
+    /// The build trigger (`push`, `workflow_dispatch`, ...) recorded in a keyless signature's
+    /// certificate is one of these.
+    #[serde(default)]
+    pub build_triggers: Vec<String>,
+}
+
+/// A ref pattern: `*` any run of characters, `?` one.
+#[derive(Debug)]
+pub struct RefPattern(String, WildMatch);
+
+impl<'de> Deserialize<'de> for RefPattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.is_empty() {
+            return Err(serde::de::Error::custom("a ref pattern cannot be empty"));
+        }
+        let pattern = WildMatch::new(&text);
+        Ok(RefPattern(text, pattern))
+    }
+}
+
+impl PolicySettings for VerifySlsaSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        for (i, rule) in self.images.iter().enumerate() {
+            let field = format!("images[{i}]");
+            if rule.patterns.is_empty() {
+                return Err(SettingsError::new(
+                    format!("{field}.patterns"),
+                    "at least one image pattern is needed",
+                ));
+            }
+            rule.attestors.check(&format!("{field}.attestors"))?;
+            for (j, t) in rule.predicate_types.iter().enumerate() {
+                if t != SLSA_V0_2 && t != SLSA_V1 {
+                    return Err(SettingsError::new(
+                        format!("{field}.predicateTypes[{j}]"),
+                        format!("{t:?} is not supported: custody reads {SLSA_V0_2} and {SLSA_V1}"),
+                    ));
+                }
+            }
+            let c = &rule.conditions;
+            if c.builder_id.is_some() && c.builder_id_prefix.is_some() {
+                return Err(SettingsError::new(
+                    format!("{field}.conditions"),
+                    "give `builderId` or `builderIdPrefix`, not both",
+                ));
+            }
+            let key_only = rule
+                .attestors
+                .entries
+                .iter()
+                .all(|a| matches!(a.policy, Policy::Key { .. }));
+            if !c.build_triggers.is_empty() && key_only {
+                return Err(SettingsError::new(
+                    format!("{field}.conditions.buildTriggers"),
+                    "the build trigger is read from a keyless signature's certificate, and this entry has only public keys",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl VerifySlsaSettings {
+    fn namespace(&self) -> &str {
+        self.attestations_namespace
+            .as_ref()
+            .map_or(DEFAULT_NAMESPACE, NamespaceName::as_str)
+    }
+}
+
+impl ImageRule {
+    fn accepts_predicate(&self, predicate_type: &str) -> bool {
+        if self.predicate_types.is_empty() {
+            predicate_type == SLSA_V0_2 || predicate_type == SLSA_V1
+        } else {
+            self.predicate_types.iter().any(|t| t == predicate_type)
+        }
+    }
+}
+
+/// The rule.
+#[derive(Debug)]
+pub enum VerifySlsa {}
+
+impl Rule for VerifySlsa {
+    type Settings = VerifySlsaSettings;
+
+    fn check(settings: &VerifySlsaSettings, image: &Image<'_>, host: &mut dyn Host) -> Check {
+        let reference = &image.reference;
+        let written = reference.original();
+        let rules: Vec<&ImageRule> = settings
+            .images
+            .iter()
+            .filter(|r| r.patterns.matches(reference))
+            .collect();
+        if rules.is_empty() {
+            return match settings.unmatched_images {
+                Unmatched::Allow => Check::Allow,
+                Unmatched::Deny => Check::Deny(format!(
+                    "image {written:?} matches no entry of `images` (unmatchedImages: deny)"
+                )),
+            };
+        }
+        let (digest, resolved) = match reference.digest() {
+            Some(digest) => (digest.clone(), false),
+            None => match manifest_digest(host, reference) {
+                Ok(digest) => (digest, true),
+                Err(e) => {
+                    return Check::Deny(format!(
+                        "image {written:?} is not pinned to a digest and its tag could not be resolved: {e}"
+                    ))
+                }
+            },
+        };
+        if digest.algorithm() != DigestAlgorithm::Sha256 {
+            return Check::Deny(format!(
+                "image {written:?}: attestations name sha256 digests, and the image is {digest}"
+            ));
+        }
+        let root = match settings.trusted_root.get() {
+            Ok(root) => root,
+            Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
+        };
+        let (found, looked) =
+            find_bundles(host, settings.namespace(), &digest, image.pod_annotations);
+        if found.is_empty() {
+            return Check::Deny(format!(
+                "image {written:?}: no attestation found for {digest} ({})",
+                looked.join("; ")
+            ));
+        }
+        let hex = digest.encoded().to_owned();
+        let mut digest_bytes = [0u8; 32];
+        if decode_hex(&hex, &mut digest_bytes).is_err() {
+            return Check::Deny(format!("image {written:?}: bad digest {digest}"));
+        }
+        for rule in rules {
+            if let Err(reason) = check_rule(rule, &found, &hex, digest_bytes, root) {
+                return Check::Deny(format!("image {written:?} ({digest}): {reason}"));
+            }
+        }
+        if resolved {
+            Check::Pin(digest)
+        } else {
+            Check::Allow
+        }
+    }
+}
+
+/// How far an attestation got before it failed: the furthest one explains a denial best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Unreadable,
+    Statement,
+    PredicateType,
+    Conditions,
+    Signature,
+    Certificate,
+}
+
+/// Checks one `images` entry: at least `count` attestors must each vouch through an attestation
+/// that names the image and meets the conditions.
+fn check_rule(
+    rule: &ImageRule,
+    found: &[Found],
+    hex: &str,
+    digest: [u8; 32],
+    root: &TrustedRoot,
+) -> Result<(), String> {
+    // What each attestation says, checked before any cryptography (cheap, and the same for every
+    // attestor). Nothing read here is trusted until its signature verifies below.
+    let mut failures: Vec<(Stage, String)> = Vec::new();
+    let mut candidates: Vec<(&Found, &Bundle)> = Vec::new();
+    for f in found {
+        match statement(rule, f, hex) {
+            Ok(bundle) => candidates.push((f, bundle)),
+            Err((stage, reason)) => failures.push((stage, format!("{}: {reason}", f.source))),
+        }
+    }
+    let now = now_unix();
+    let mut vouched = 0;
+    let mut attestor_failures = Vec::new();
+    for attestor in &rule.attestors.entries {
+        let mut best: Option<(Stage, String)> = None;
+        let mut ok = false;
+        for (f, bundle) in &candidates {
+            match vouch(attestor, bundle, &rule.conditions, digest, root, now) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err((stage, reason)) => {
+                    if best.as_ref().is_none_or(|(s, _)| stage > *s) {
+                        best = Some((stage, format!("{}: {reason}", f.source)));
+                    }
+                }
+            }
+        }
+        if ok {
+            vouched += 1;
+        } else if let Some(failure) = best {
+            attestor_failures.push((attestor, failure));
+        }
+    }
+    let required = rule.attestors.required();
+    if vouched >= required {
+        return Ok(());
+    }
+    // Explain: the attestors' best failures if any attestation got as far as them, else the
+    // furthest statement failure.
+    let total = rule.attestors.entries.len();
+    let mut message = if total > 1 {
+        format!("{vouched} of the {required} attestors required vouched ({total} configured)")
+    } else {
+        "no valid SLSA provenance".to_owned()
+    };
+    if !attestor_failures.is_empty() {
+        for (attestor, (_, reason)) in &attestor_failures {
+            message.push_str(&format!("; {}: {reason}", attestor.label));
+        }
+    } else if let Some((_, reason)) = failures.iter().max_by_key(|(stage, _)| *stage) {
+        message.push_str(&format!("; {reason}"));
+    }
+    if found.len() > 1 {
+        message.push_str(&format!(" ({} attestations examined)", found.len()));
+    }
+    Err(message)
+}
+
+/// The statement checks: a readable DSSE bundle, an in-toto statement naming the image, an
+/// accepted predicate type, and the provenance conditions.
+fn statement<'a>(
+    rule: &ImageRule,
+    found: &'a Found,
+    hex: &str,
+) -> Result<&'a Bundle, (Stage, String)> {
+    let bundle = found
+        .bundle
+        .as_ref()
+        .map_err(|e| (Stage::Unreadable, format!("unreadable bundle: {e}")))?;
+    let Content::Dsse(envelope) = &bundle.content else {
+        return Err((
+            Stage::Unreadable,
+            "the bundle holds a message signature, not an attestation (DSSE)".into(),
+        ));
+    };
+    let provenance = provenance::read(&envelope.payload, hex).map_err(|e| (Stage::Statement, e))?;
+    if !rule.accepts_predicate(&provenance.predicate_type) {
+        return Err((
+            Stage::PredicateType,
+            format!(
+                "predicate type {:?} is not accepted",
+                provenance.predicate_type
+            ),
+        ));
+    }
+    check_conditions(&rule.conditions, &provenance).map_err(|e| (Stage::Conditions, e))?;
+    Ok(bundle)
+}
+
+fn check_conditions(c: &Conditions, p: &Provenance) -> Result<(), String> {
+    let got = |v: &Option<String>| match v {
+        Some(v) => format!("got {v:?}"),
+        None => "the provenance has none".to_owned(),
+    };
+    if let Some(want) = &c.builder_id {
+        if p.builder_id.as_ref() != Some(want) {
+            return Err(format!(
+                "condition builder.id not met: {}, want {want:?}",
+                got(&p.builder_id)
+            ));
+        }
+    }
+    if let Some(prefix) = &c.builder_id_prefix {
+        if !p
+            .builder_id
+            .as_deref()
+            .is_some_and(|b| b.starts_with(prefix.as_str()))
+        {
+            return Err(format!(
+                "condition builder.id not met: {}, want a prefix {prefix:?}",
+                got(&p.builder_id)
+            ));
+        }
+    }
+    if let Some(want) = &c.build_type {
+        if p.build_type.as_ref() != Some(want) {
+            return Err(format!(
+                "condition buildType not met: {}, want {want:?}",
+                got(&p.build_type)
+            ));
+        }
+    }
+    if let Some(want) = &c.source_repository {
+        if p.source_repository.as_ref() != Some(want) {
+            return Err(format!(
+                "condition sourceRepository not met: {}, want {want:?}",
+                got(&p.source_repository)
+            ));
+        }
+    }
+    if !c.source_refs.is_empty() && !ref_matches(&c.source_refs, p.source_ref.as_deref()) {
+        return Err(format!(
+            "condition sourceRefs not met: {}, want one of {}",
+            got(&p.source_ref),
+            list(&c.source_refs)
+        ));
+    }
+    Ok(())
+}
+
+fn ref_matches(patterns: &[RefPattern], value: Option<&str>) -> bool {
+    value.is_some_and(|v| patterns.iter().any(|RefPattern(_, p)| p.matches(v)))
+}
+
+fn list(patterns: &[RefPattern]) -> String {
+    patterns
+        .iter()
+        .map(|RefPattern(text, _)| format!("{text:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether `attestor` vouches for the image through `bundle`: the Sigstore verification, then
+/// the conditions on the signing certificate.
+fn vouch(
+    attestor: &Attestor,
+    bundle: &Bundle,
+    conditions: &Conditions,
+    digest: [u8; 32],
+    root: &TrustedRoot,
+    now: Option<i64>,
+) -> Result<(), (Stage, String)> {
+    let verified = sigstore::verify(
+        bundle,
+        Artifact::Sha256(digest),
+        &attestor.policy,
+        root,
+        now,
+    )
+    .map_err(|e| (Stage::Signature, describe(&e)))?;
+    if let Some(identity) = &verified.identity {
+        check_certificate(conditions, identity).map_err(|e| (Stage::Certificate, e))?;
+    }
+    Ok(())
+}
+
+/// A verification failure, said plainly.
+fn describe(error: &sigstore::Error) -> String {
+    match error {
+        sigstore::Error::Invalid(m) if m.starts_with("identity") => m.clone(),
+        sigstore::Error::Invalid(m) => format!("signature invalid: {m}"),
+        sigstore::Error::Malformed(m) => format!("malformed attestation: {m}"),
+        sigstore::Error::Unsupported(m) => format!("unsupported attestation: {m}"),
+    }
+}
+
+/// The source and trigger conditions, against what the signing certificate records (GitHub
+/// Actions certificates carry the source repository, ref and trigger).
+fn check_certificate(c: &Conditions, id: &Identity) -> Result<(), String> {
+    if let (Some(want), Some(cert)) = (&c.source_repository, &id.source_repository_uri) {
+        if cert != want {
+            return Err(format!(
+                "condition sourceRepository not met: the signing certificate names {cert:?}, want {want:?}"
+            ));
+        }
+    }
+    if let Some(cert) = &id.source_repository_ref {
+        if !c.source_refs.is_empty() && !ref_matches(&c.source_refs, Some(cert)) {
+            return Err(format!(
+                "condition sourceRefs not met: the signing certificate names {cert:?}, want one of {}",
+                list(&c.source_refs)
+            ));
+        }
+    }
+    if !c.build_triggers.is_empty() {
+        match &id.build_trigger {
+            Some(t) if c.build_triggers.iter().any(|w| w == t) => {}
+            other => {
+                return Err(format!(
+                    "condition buildTriggers not met: {}, want one of {:?}",
+                    other
+                        .as_ref()
+                        .map_or("the signing certificate records none".to_owned(), |t| {
+                            format!("got {t:?}")
+                        }),
+                    c.build_triggers
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn decode_hex(hex: &str, out: &mut [u8; 32]) -> Result<(), ()> {
+    if hex.len() != 64 {
+        return Err(());
+    }
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let text = std::str::from_utf8(pair).map_err(|_| ())?;
+        *byte = u8::from_str_radix(text, 16).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
+custody_sdk::export_policy!(VerifySlsa);
