@@ -2,6 +2,9 @@
 //! run in the wasmtime host, on every case of the sigstore-conformance `bundle-verify` suite:
 //! each case must be classified right, and get exactly the answer the same verifier gives natively.
 
+#[path = "../../sdk/tests/common/cosign_layout.rs"]
+mod cosign_layout;
+
 use custody_host::{HostError, Limits, NoCapabilities};
 use custody_host_tests::sigstore_cases::{self, Case};
 use custody_host_tests::{probe_path, sigstore_probe_request, Loaded};
@@ -87,6 +90,92 @@ fn happy_path_answer_carries_time_and_identity() {
     assert_eq!(early["kind"], "invalid", "{early}");
 }
 
+const GENERATOR_WORKFLOW: &str = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml";
+const GENERATOR_REGEX: &str = r"https://github\.com/slsa-framework/slsa-github-generator/\.github/workflows/generator_container_slsa3\.yml@refs/tags/v\d+\.\d+\.\d+";
+
+/// Real SLSA provenance (slsa-github-generator, saved by cosign), converted to bundles natively
+/// and verified in wasm by the image digest alone, without a clock, with identity patterns: the
+/// same answers as natively, with the certificate's build extensions.
+#[test]
+fn slsa_provenance_verifies_in_wasm_by_digest() {
+    let loaded = probe();
+    let mut instance = loaded.instance(Box::new(NoCapabilities));
+    for version in cosign_layout::SLSA_GITHUB_GENERATOR_VERSIONS {
+        let layout = cosign_layout::read_cosign_layout(
+            &cosign_layout::slsa_github_generator_layout(version),
+        );
+        let layer = &layout.attestations[0];
+        let bundle =
+            custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+                .expect("bundle");
+        let digest = layout
+            .image_digest
+            .trim_start_matches("sha256:")
+            .to_string();
+        let request = |subject: Value, digest: &str| {
+            serde_json::to_vec(&serde_json::json!({
+                "bundle": bundle.to_string(),
+                "artifact_sha256": digest,
+                "policy": {
+                    "issuer": "https://token.actions.githubusercontent.com",
+                    "subject": subject,
+                },
+                "now": null,
+            }))
+            .expect("request")
+        };
+        let call = |instance: &mut custody_host::PolicyInstance, request: &[u8]| {
+            let wasm = instance.call("verify", request).expect("verify");
+            let native = sigstore_verify_probe::handle("verify", request).expect("verify natively");
+            assert_eq!(wasm, native, "{version}: wasm and native differ");
+            serde_json::from_slice::<Value>(&wasm).expect("answer")
+        };
+
+        let regex = serde_json::json!({ "regex": GENERATOR_REGEX });
+        let answer = call(&mut instance, &request(regex, &digest));
+        assert_eq!(answer["ok"], true, "{version}: {answer}");
+        let id = &answer["identity"];
+        assert_eq!(
+            id["source_repository_uri"],
+            "https://github.com/slsa-framework/example-package"
+        );
+        assert_eq!(id["runner_environment"], "github-hosted");
+        assert!(
+            id["build_signer_uri"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(&format!("@refs/tags/{version}"))),
+            "{answer}"
+        );
+
+        let prefix =
+            serde_json::json!({"prefix": "https://github.com/slsa-framework/example-package/"});
+        let answer = call(&mut instance, &request(prefix, &digest));
+        assert_eq!(answer["kind"], "invalid", "{version}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("identity mismatch: certificate subject")),
+            "{answer}"
+        );
+
+        let exact = Value::from(format!("{GENERATOR_WORKFLOW}@refs/tags/{version}"));
+        let other = format!("{}0", &digest[..63]);
+        let other = if other == digest {
+            format!("{}1", &digest[..63])
+        } else {
+            other
+        };
+        let answer = call(&mut instance, &request(exact, &other));
+        assert_eq!(answer["kind"], "invalid", "{version}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not a subject")),
+            "{answer}"
+        );
+    }
+}
+
 #[test]
 fn unreadable_requests_and_unknown_operations_are_wapc_errors() {
     let loaded = probe();
@@ -97,6 +186,14 @@ fn unreadable_requests_and_unknown_operations_are_wapc_errors() {
         (
             "verify",
             br#"{"bundle": "{}", "artifact": "!!", "policy": {"key_pem": ""}, "now": 0}"#,
+        ),
+        (
+            "verify",
+            br#"{"bundle": "{}", "artifact_sha256": "00", "policy": {"key_pem": ""}}"#,
+        ),
+        (
+            "verify",
+            br#"{"bundle": "{}", "artifact": "", "artifact_sha256": "00", "policy": {"key_pem": ""}}"#,
         ),
         ("validate", b"{}"),
     ] {

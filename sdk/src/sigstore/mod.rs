@@ -1,26 +1,38 @@
-//! Sigstore bundle verification (feature `sigstore`): a first, self-contained subset.
+//! Sigstore bundle verification (feature `sigstore`): pure Rust (RustCrypto), for wasm32 too.
 //!
 //! - [`TrustedRoot`]: trust material from a Sigstore `trusted_root.json` (the public-good root is
 //!   embedded, [`TrustedRoot::public_good`]);
 //! - [`Bundle`]: Sigstore bundles v0.1, v0.2 and v0.3 (both media type spellings);
-//! - [`verify`]: checks a bundle against an artifact, a [`Policy`] (an OIDC identity or a public
-//!   key) and a trusted root, at a time the caller gives (wasm has no clock).
+//! - [`cosign::attestation_bundle`]: a cosign attestation layer (tag `sha256-<hex>.att`) as a
+//!   bundle v0.1;
+//! - [`verify`]: checks a bundle against an [`Artifact`] (its bytes, or only its SHA-256 digest,
+//!   as for a container image), a [`Policy`] (an OIDC identity, issuer and subject each matched
+//!   by a [`Matcher`]: exactly, by prefix or by an anchored regular expression; or a public key)
+//!   and a trusted root, at a time the caller gives, or none (wasm32-unknown-unknown has no clock:
+//!   then only the "not in the future" checks are skipped). It returns the verified signing time
+//!   and the certificate's [`Identity`]: issuer, SANs and the Fulcio build extensions (build
+//!   signer, source repository, digest and ref, build config, trigger, run...).
 //!
-//! What is verified: the artifact signature (message signature or DSSE envelope; ECDSA P-256
-//! and P-384, RSA PKCS#1 v1.5 for certificate chains, Ed25519 for Rekor v2 checkpoints), the
-//! Fulcio certificate chained to a trusted CA and valid at every verified signing time, the
-//! certificate's identity (OIDC issuer and SAN, matched exactly), its embedded SCTs (one must
-//! verify with a CT log of the trusted root), RFC 3161 timestamps over the signature (from a
-//! timestamp authority of the trusted root), and each Rekor entry: v1 (signed
-//! entry timestamp) or v2 (`hashedrekord` 0.0.2, timed by RFC 3161 timestamps), its RFC 6962
-//! inclusion proof and signed checkpoint, and that its body records this signature, certificate
-//! or key, and artifact digest or DSSE envelope.
+//! What is verified, in order: the certificate's identity, first, so that a bundle by another
+//! signer is refused before any cryptography; the artifact signature (message signature or DSSE
+//! envelope whose in-toto statement must name the artifact's digest as a subject; ECDSA P-256
+//! and P-384, RSA PKCS#1 v1.5 for certificate chains, Ed25519 for Rekor v2 checkpoints); RFC 3161
+//! timestamps over the signature (from a timestamp authority of the trusted root); each Rekor
+//! entry: v1 (signed entry timestamp) or v2 (`hashedrekord` 0.0.2, timed by RFC 3161
+//! timestamps), its RFC 6962 inclusion proof and signed checkpoint, and that its body records this
+//! signature, certificate or key, and artifact digest or DSSE envelope (`hashedrekord` 0.0.1,
+//! `dsse` 0.0.1, `intoto` 0.0.2); then the Fulcio certificate chained to a trusted CA and valid at
+//! every verified signing time, and its embedded SCTs (one must verify with a CT log of the
+//! trusted root).
 //!
-//! Not yet: `dsse` 0.0.2 entries, identity patterns (only exact matches), DSSE payload types
-//! other than in-toto, a threshold of several log entries or timestamps (one verified time is
-//! enough; every entry and timestamp present must verify). If the trusted root has no timestamp
-//! authority, RFC 3161 timestamps in a bundle are ignored and the time must come from a Rekor v1
-//! signed entry timestamp.
+//! Not supported: `dsse` 0.0.2 entries; DSSE payload types other than in-toto; a message
+//! signature checked against a digest alone when the key does not sign a SHA-256 digest (P-384,
+//! Ed25519: [`Error::Unsupported`]); a threshold of several log entries or timestamps (one
+//! verified time is enough; every entry and timestamp present must verify). If the trusted root
+//! has no timestamp authority, RFC 3161 timestamps in a bundle are ignored and the time must come
+//! from a Rekor v1 signed entry timestamp. The in-toto predicate (SLSA provenance...) is not
+//! interpreted here: once verified, the caller reads it from the bundle's [`Content::Dsse`]
+//! envelope.
 
 mod bundle;
 mod cert;
