@@ -6,23 +6,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde::Serialize;
+use custody_sdk::attestors::{AttestationsConfigMap, DEFAULT_NAMESPACE};
+use custody_sdk::settings::NamespaceName;
+use custody_sdk::Digest;
 
 use crate::oci;
 
 /// Exit status when nothing could be exported (no attestation, too large, registry error...).
 pub const EXIT_FAILURE: u8 = 1;
-
-/// The ConfigMap's namespace unless `--namespace` says otherwise.
-pub const DEFAULT_NAMESPACE: &str = "custody-attestations";
-/// Kubernetes refuses a ConfigMap whose data (keys and values) exceeds 1 MiB.
-pub const MAX_CONFIGMAP_DATA_BYTES: usize = 1024 * 1024;
-/// `app.kubernetes.io/managed-by`.
-pub const MANAGED_BY: &str = "custody";
-/// The label that marks an attestations ConfigMap, and the version of its layout.
-pub const ATTESTATIONS_LABEL: (&str, &str) = ("custody.dev/attestations", "v1");
-/// The annotation naming the image the attestations were exported from.
-pub const IMAGE_ANNOTATION: &str = "custody.dev/image";
 
 /// Work with the attestations of container images (SLSA provenance and other in-toto statements).
 #[derive(Debug, clap::Args)]
@@ -96,7 +87,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn export(args: ExportArgs) -> Result<ExitCode> {
-    check_namespace(&args.namespace)?;
+    let namespace = NamespaceName::new(&args.namespace)
+        .map_err(|e| anyhow!("--namespace {:?}: {e}", args.namespace))?;
     let options = oci::Options {
         plain_http: args.plain_http,
         timeout: Duration::from_secs(args.timeout),
@@ -130,7 +122,10 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
         );
     }
 
-    let configmap = ConfigMap::new(&found.digest, &args.namespace, &image, data)?;
+    let digest = Digest::parse(&found.digest)
+        .map_err(|e| anyhow!("the registry answered a bad digest {:?}: {e}", found.digest))?;
+    let configmap = AttestationsConfigMap::new(&digest, &namespace, &image, data)
+        .map_err(anyhow::Error::msg)?;
     let text = match args.output {
         Format::Yaml => serde_yaml_ng::to_string(&configmap)?,
         Format::Json => serde_json::to_string_pretty(&configmap)? + "\n",
@@ -165,11 +160,6 @@ pub fn referrer_key(digest: &str) -> Result<String> {
     Ok(format!("referrer-{}.sigstore.json", &hex[..16]))
 }
 
-/// The ConfigMap's name for the image digest: `sha256-<64 hex>`.
-pub fn configmap_name(digest: &str) -> Result<String> {
-    Ok(format!("sha256-{}", sha256_hex(digest)?))
-}
-
 /// The hex of a `sha256:<64 lowercase hex>` digest.
 fn sha256_hex(digest: &str) -> Result<&str> {
     digest
@@ -183,96 +173,26 @@ fn sha256_hex(digest: &str) -> Result<&str> {
         .ok_or_else(|| anyhow!("{digest:?} is not a sha256 digest (sha256:<64 lowercase hex>)"))
 }
 
-/// A namespace name is an RFC 1123 label.
-fn check_namespace(namespace: &str) -> Result<()> {
-    let bytes = namespace.as_bytes();
-    let ok = !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first() != Some(&b'-')
-        && bytes.last() != Some(&b'-');
-    if !ok {
-        bail!(
-            "--namespace {namespace:?}: not a namespace name (lower case letters, digits and '-', \
-             at most 63, starting and ending with a letter or digit)"
-        );
-    }
-    Ok(())
-}
-
-/// The size Kubernetes counts against a ConfigMap's 1 MiB: every key and value, in bytes.
-pub fn data_size(data: &BTreeMap<String, String>) -> usize {
-    data.iter()
-        .map(|(key, value)| key.len() + value.len())
-        .sum()
-}
-
-/// The exported object.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConfigMap {
-    api_version: &'static str,
-    kind: &'static str,
-    metadata: Metadata,
-    data: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Metadata {
-    name: String,
-    namespace: String,
-    labels: BTreeMap<&'static str, &'static str>,
-    annotations: BTreeMap<&'static str, String>,
-}
-
-impl ConfigMap {
-    /// The ConfigMap of the attestations `data` of the image `image` (`registry/repo@digest`),
-    /// refused if Kubernetes would refuse it for its size.
-    pub fn new(
-        digest: &str,
-        namespace: &str,
-        image: &str,
-        data: BTreeMap<String, String>,
-    ) -> Result<Self> {
-        let size = data_size(&data);
-        if size > MAX_CONFIGMAP_DATA_BYTES {
-            let sizes: Vec<String> = data
-                .iter()
-                .map(|(key, value)| format!("{key} {} bytes", value.len()))
-                .collect();
-            bail!(
-                "the attestations of {image} are {size} bytes, more than the {MAX_CONFIGMAP_DATA_BYTES} \
-                 bytes (1 MiB) a ConfigMap may hold: {}",
-                sizes.join(", ")
-            );
-        }
-        Ok(ConfigMap {
-            api_version: "v1",
-            kind: "ConfigMap",
-            metadata: Metadata {
-                name: configmap_name(digest)?,
-                namespace: namespace.to_owned(),
-                labels: BTreeMap::from([
-                    ("app.kubernetes.io/managed-by", MANAGED_BY),
-                    ATTESTATIONS_LABEL,
-                ]),
-                annotations: BTreeMap::from([(IMAGE_ANNOTATION, image.to_owned())]),
-            },
-            data,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use custody_sdk::attestors::MAX_CONFIG_MAP_DATA_BYTES;
 
     const DIGEST: &str = "sha256:e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5";
 
+    fn config_map(
+        digest: &str,
+        namespace: &str,
+        data: BTreeMap<String, String>,
+    ) -> Result<AttestationsConfigMap> {
+        let digest = Digest::parse(digest).map_err(|e| anyhow!("{e}"))?;
+        let namespace = NamespaceName::new(namespace).map_err(anyhow::Error::msg)?;
+        let image = format!("ghcr.io/acme/app@{digest}");
+        AttestationsConfigMap::new(&digest, &namespace, &image, data).map_err(anyhow::Error::msg)
+    }
+
     #[test]
-    fn keys_and_names() -> Result<()> {
+    fn keys() -> Result<()> {
         assert_eq!(att_key(0), "att-0.sigstore.json");
         assert_eq!(att_key(12), "att-12.sigstore.json");
         assert_eq!(
@@ -281,10 +201,6 @@ mod tests {
             )?,
             "referrer-31cc4fb663c8d34e.sigstore.json"
         );
-        assert_eq!(
-            configmap_name(DIGEST)?,
-            "sha256-e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5"
-        );
         for bad in [
             "sha512:e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5",
             "sha256:E0A0A765D690A5104331CFBAC88EBBBF01736C1F87AAA3CD455C516A5EA586A5",
@@ -292,7 +208,6 @@ mod tests {
             "e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5",
             "",
         ] {
-            assert!(configmap_name(bad).is_err(), "{bad}");
             assert!(referrer_key(bad).is_err(), "{bad}");
         }
         Ok(())
@@ -301,8 +216,7 @@ mod tests {
     #[test]
     fn the_configmap_is_the_contract() -> Result<()> {
         let data = BTreeMap::from([(att_key(0), r#"{"mediaType":"x"}"#.to_owned())]);
-        let image = format!("ghcr.io/acme/app@{DIGEST}");
-        let configmap = ConfigMap::new(DIGEST, "custody-attestations", &image, data)?;
+        let configmap = config_map(DIGEST, "custody-attestations", data)?;
         assert_eq!(
             serde_json::to_value(&configmap)?,
             serde_json::json!({
@@ -315,7 +229,7 @@ mod tests {
                         "app.kubernetes.io/managed-by": "custody",
                         "custody.dev/attestations": "v1"
                     },
-                    "annotations": {"custody.dev/image": image}
+                    "annotations": {"custody.dev/image": format!("ghcr.io/acme/app@{DIGEST}")}
                 },
                 "data": {"att-0.sigstore.json": "{\"mediaType\":\"x\"}"}
             })
@@ -328,20 +242,21 @@ mod tests {
         );
         let back: serde_json::Value = serde_yaml_ng::from_str(&yaml)?;
         assert_eq!(back, serde_json::to_value(&configmap)?);
+        // Only sha256 digests name attestations; namespaces are checked.
+        let sha512 = format!("sha512:{}", "a".repeat(128));
+        assert!(config_map(&sha512, "ns", BTreeMap::new()).is_err());
+        assert!(config_map(DIGEST, "Not_A_Namespace", BTreeMap::new()).is_err());
         Ok(())
     }
 
     #[test]
     fn size_limit_counts_keys_and_values() -> Result<()> {
         let key = att_key(0);
-        let fits = "x".repeat(MAX_CONFIGMAP_DATA_BYTES - key.len());
-        let data = BTreeMap::from([(key.clone(), fits)]);
-        assert_eq!(data_size(&data), MAX_CONFIGMAP_DATA_BYTES);
-        ConfigMap::new(DIGEST, "ns", "r/i@d", data)?;
+        let fits = "x".repeat(MAX_CONFIG_MAP_DATA_BYTES - key.len());
+        config_map(DIGEST, "ns", BTreeMap::from([(key.clone(), fits)]))?;
 
-        let too_big = "x".repeat(MAX_CONFIGMAP_DATA_BYTES - key.len() + 1);
-        let data = BTreeMap::from([(key, too_big)]);
-        let error = match ConfigMap::new(DIGEST, "ns", "r/i@d", data) {
+        let too_big = "x".repeat(MAX_CONFIG_MAP_DATA_BYTES - key.len() + 1);
+        let error = match config_map(DIGEST, "ns", BTreeMap::from([(key, too_big)])) {
             Ok(_) => panic!("a ConfigMap over 1 MiB was accepted"),
             Err(e) => e.to_string(),
         };
@@ -350,9 +265,9 @@ mod tests {
         assert!(error.contains("att-0.sigstore.json"), "{error}");
 
         // Several entries add up.
-        let half = "y".repeat(MAX_CONFIGMAP_DATA_BYTES / 2);
+        let half = "y".repeat(MAX_CONFIG_MAP_DATA_BYTES / 2);
         let data = BTreeMap::from([(att_key(0), half.clone()), (att_key(1), half)]);
-        assert!(ConfigMap::new(DIGEST, "ns", "r/i@d", data).is_err());
+        assert!(config_map(DIGEST, "ns", data).is_err());
         Ok(())
     }
 
@@ -367,15 +282,5 @@ mod tests {
         );
         assert!(bundle_text(b"\xff\xfe").is_err());
         assert!(bundle_text(b"{not json").is_err());
-    }
-
-    #[test]
-    fn namespaces() {
-        for ok in ["custody-attestations", "a", "ns-1", &"a".repeat(63)] {
-            assert!(check_namespace(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "-a", "a-", "Upper", "a.b", "a_b", &"a".repeat(64)] {
-            assert!(check_namespace(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -56,6 +56,10 @@ pub fn probe_path(name: &str) -> PathBuf {
     path
 }
 
+/// cosign-saved OCI layouts (the slsa-github-generator images), read as the SDK's tests read
+/// them (the same file).
+#[path = "../../sdk/tests/common/cosign_layout.rs"]
+pub mod cosign_layout;
 /// A real OCI registry for tests (Debian's docker-registry on loopback) and what to push into it.
 pub mod registry;
 /// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads
@@ -277,7 +281,8 @@ pub fn validate_native(
 /// Evaluates a Gatekeeper input natively with the same rule the Gatekeeper build of `policy` holds
 /// (no host capabilities, as in that mode).
 pub fn gatekeeper_native(policy: &str, input: &[u8]) -> Vec<GatekeeperViolation> {
-    let host = &mut custody_sdk::NoHost;
+    // As the OPA adapter does, with the `data` our host gives (`{}`).
+    let host = &mut custody_sdk::host::InventoryHost::new(b"{}");
     match policy {
         "require-digest" => {
             custody_sdk::policy::gatekeeper::<require_digest::RequireDigest>(input, host)

@@ -2,16 +2,17 @@
 //! cosign: the image index and its attestation manifest) and what the verify-slsa tests build
 //! from them.
 
-use std::collections::BTreeMap;
-use std::fs;
 use std::path::PathBuf;
 
-use custody_sdk::attestors::config_map;
+use custody_sdk::attestors::AttestationsConfigMap;
+use custody_sdk::settings::NamespaceName;
 use custody_sdk::sigstore::cosign::attestation_bundle;
 use custody_sdk::Digest;
 use serde_json::{json, Value};
 
-use crate::repo_root;
+use crate::cosign_layout::{
+    digest_beside, read_cosign_layout, slsa_github_generator_layout, SLSA_GITHUB_GENERATOR_VERSIONS,
+};
 
 /// The image the provenance names (the subject's `name`).
 pub const IMAGE_NAME: &str =
@@ -48,25 +49,12 @@ impl Layout {
 
     /// The Sigstore bundles of its attestation layers, as `att-<n>.sigstore.json` keys.
     pub fn bundles(&self) -> Vec<(String, Value)> {
-        let index: Value = read_json(&self.dir.join("index.json"));
-        let atts = index["manifests"]
-            .as_array()
-            .expect("index.json manifests")
-            .iter()
-            .find(|m| m["annotations"]["kind"] == "dev.cosignproject.cosign/atts")
-            .expect("an attestation manifest");
-        let manifest = read_json(&self.blob(atts["digest"].as_str().expect("digest")));
-        manifest["layers"]
-            .as_array()
-            .expect("layers")
+        read_cosign_layout(&self.dir)
+            .attestations
             .iter()
             .enumerate()
             .map(|(n, layer)| {
-                let envelope =
-                    fs::read(self.blob(layer["digest"].as_str().expect("digest"))).expect("blob");
-                let annotations: BTreeMap<String, String> =
-                    serde_json::from_value(layer["annotations"].clone()).expect("annotations");
-                let bundle = attestation_bundle(&envelope, &annotations)
+                let bundle = attestation_bundle(&layer.envelope, &layer.annotations)
                     .unwrap_or_else(|e| panic!("{}: layer {n}: {e}", self.version));
                 (format!("att-{n}.sigstore.json"), bundle)
             })
@@ -75,41 +63,33 @@ impl Layout {
 
     /// The ConfigMap `custody attestations export` makes for it, in `namespace`.
     pub fn config_map(&self, namespace: &str) -> Value {
-        config_map(namespace, &self.digest, &self.image(), &self.bundles())
+        let data = self
+            .bundles()
+            .into_iter()
+            .map(|(key, bundle)| (key, bundle.to_string()))
+            .collect();
+        let namespace = NamespaceName::new(namespace).expect("a namespace");
+        let config_map = AttestationsConfigMap::new(&self.digest, &namespace, &self.image(), data)
+            .expect("a ConfigMap");
+        serde_json::to_value(config_map).expect("JSON")
     }
-
-    fn blob(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").expect("a sha256 digest");
-        self.dir.join("blobs/sha256").join(hex)
-    }
-}
-
-fn read_json(path: &std::path::Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Both saved images.
 pub fn layouts() -> Vec<Layout> {
-    [
-        ("v1.10.0", "refs/tags/v13.0.30"),
-        ("v2.1.0", "refs/heads/main"),
-    ]
-    .into_iter()
-    .map(|(version, source_ref)| {
-        let base = repo_root()
-            .join("../shared/testdata/slsa-github-generator")
-            .join(version);
-        let digest = fs::read_to_string(base.join("container_workflow_dispatch.digest"))
-            .unwrap_or_else(|e| panic!("{version}: {e}"));
-        Layout {
-            version,
-            dir: base.join("container_workflow_dispatch"),
-            digest: Digest::parse(digest.trim()).expect("a digest"),
-            source_ref,
-        }
-    })
-    .collect()
+    SLSA_GITHUB_GENERATOR_VERSIONS
+        .into_iter()
+        .zip(["refs/tags/v13.0.30", "refs/heads/main"])
+        .map(|(version, source_ref)| {
+            let dir = slsa_github_generator_layout(version);
+            Layout {
+                version,
+                digest: Digest::parse(&digest_beside(&dir)).expect("a digest"),
+                dir,
+                source_ref,
+            }
+        })
+        .collect()
 }
 
 /// Settings that the real images meet: keyless slsa-github-generator signer, its builder, the

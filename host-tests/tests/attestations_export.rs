@@ -9,70 +9,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use custody_host_tests::cosign_layout::{
+    digest_beside, read_cosign_layout, slsa_github_generator_layout, SLSA_GITHUB_GENERATOR_VERSIONS,
+};
 use custody_host_tests::registry::{custody_binary, Registry, TEST_PASSWORD, TEST_USER};
-use custody_host_tests::repo_root;
 use custody_sdk::sigstore::{Bundle, Content};
 use serde_json::Value;
 
-const VERSIONS: [&str; 2] = ["v1.10.0", "v2.1.0"];
-
 /// `shared/testdata/slsa-github-generator/<version>/container_workflow_dispatch`.
 fn layout(version: &str) -> PathBuf {
-    repo_root()
-        .join("../shared/testdata/slsa-github-generator")
-        .join(version)
-        .join("container_workflow_dispatch")
+    slsa_github_generator_layout(version)
 }
 
 /// The image digest the testdata records next to a layout.
 fn recorded_digest(version: &str) -> String {
-    let path = repo_root()
-        .join("../shared/testdata/slsa-github-generator")
-        .join(version)
-        .join("container_workflow_dispatch.digest");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_owned()
-}
-
-fn read_json(path: &Path) -> Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn blob(dir: &Path, digest: &str) -> Vec<u8> {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    let path = dir.join("blobs/sha256").join(hex);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The layers of a layout's cosign attestation manifest: (media type, blob, annotations).
-fn att_layers(dir: &Path) -> Vec<(String, Vec<u8>, BTreeMap<String, String>)> {
-    let index = read_json(&dir.join("index.json"));
-    let atts = index["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|e| e["annotations"]["kind"] == "dev.cosignproject.cosign/atts")
-        .unwrap_or_else(|| panic!("{}: no atts manifest", dir.display()));
-    let manifest: Value =
-        serde_json::from_slice(&blob(dir, atts["digest"].as_str().unwrap_or_default()))
-            .unwrap_or_else(|e| panic!("atts manifest: {e}"));
-    manifest["layers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|layer| {
-            let annotations = serde_json::from_value(layer["annotations"].clone())
-                .unwrap_or_else(|e| panic!("annotations: {e}"));
-            (
-                layer["mediaType"].as_str().unwrap_or_default().to_owned(),
-                blob(dir, layer["digest"].as_str().unwrap_or_default()),
-                annotations,
-            )
-        })
-        .collect()
+    digest_beside(&layout(version))
 }
 
 /// Runs `custody attestations export --plain-http ...` with the docker config in
@@ -161,7 +112,7 @@ fn check_bundle_for(key: &str, text: &str, digest: &str) {
 #[test]
 fn exports_the_slsa_github_generator_attestations_by_tag_and_by_digest() {
     let registry = Registry::start();
-    for version in VERSIONS {
+    for version in SLSA_GITHUB_GENERATOR_VERSIONS {
         let repo = format!("slsa-github-generator/{version}");
         let dir = layout(version);
         let pushed = registry.push_oci_layout(&dir, &repo, "v1");
@@ -172,9 +123,9 @@ fn exports_the_slsa_github_generator_attestations_by_tag_and_by_digest() {
             pushed.tags.contains(&format!("sha256-{hex}.att")),
             "{pushed:?}"
         );
-        let layers = att_layers(&dir);
+        let layers = read_cosign_layout(&dir).attestations;
         let dsse: Vec<usize> = (0..layers.len())
-            .filter(|&i| layers[i].0 == "application/vnd.dsse.envelope.v1+json")
+            .filter(|&i| layers[i].media_type == "application/vnd.dsse.envelope.v1+json")
             .collect();
         assert!(
             !dsse.is_empty(),
@@ -259,12 +210,14 @@ fn refuses_an_image_without_attestations() {
 /// The v1.10.0 attestation as a Sigstore bundle (what cosign v3 would attach as a referrer).
 fn sample_bundle() -> (String, String) {
     let dir = layout("v1.10.0");
-    let (_, envelope, annotations) = att_layers(&dir)
+    let layer = read_cosign_layout(&dir)
+        .attestations
         .into_iter()
-        .find(|(media_type, _, _)| media_type == "application/vnd.dsse.envelope.v1+json")
+        .find(|layer| layer.media_type == "application/vnd.dsse.envelope.v1+json")
         .unwrap_or_else(|| panic!("no attestation layer"));
-    let bundle = custody_sdk::sigstore::cosign::attestation_bundle(&envelope, &annotations)
-        .unwrap_or_else(|e| panic!("cosign attestation to bundle: {e}"));
+    let bundle =
+        custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+            .unwrap_or_else(|e| panic!("cosign attestation to bundle: {e}"));
     (
         serde_json::to_string_pretty(&bundle).unwrap_or_default(),
         recorded_digest("v1.10.0"),

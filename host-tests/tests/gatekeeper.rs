@@ -303,7 +303,7 @@ fn bad_input_is_a_violation_never_an_allow() {
     ));
     assert!(msg.contains("recursion limit exceeded"), "{msg}");
     let msg = first_msg(format!(
-        r#"{{"review": {{"kind": {{"kind": "Pod"}}, "object": {{"metadata": {deep},
+        r#"{{"review": {{"kind": {{"kind": "Pod"}}, "object": {{"metadata": {{"labels": {deep}}},
             "spec": {{"containers": [{{"name": "a", "image": "nginx"}}]}}}}}}}}"#
     ));
     assert!(

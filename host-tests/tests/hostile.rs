@@ -198,7 +198,7 @@ fn deep_nesting_is_refused_not_overflowed() {
     // Where it skips data, the skipping does not recurse: no overflow, and the containers are
     // still read.
     let text = format!(
-        r#"{{"request": {{"kind": {{"kind": "Pod"}}, "object": {{"metadata": {deep},
+        r#"{{"request": {{"kind": {{"kind": "Pod"}}, "object": {{"metadata": {{"labels": {deep}}},
             "spec": {{"containers": [{{"name": "a", "image": "nginx"}}]}}}}}}}}"#
     );
     all_denied_with(

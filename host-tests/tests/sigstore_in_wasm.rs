@@ -2,10 +2,8 @@
 //! run in the wasmtime host, on every case of the sigstore-conformance `bundle-verify` suite:
 //! each case must be classified right, and get exactly the answer the same verifier gives natively.
 
-#[path = "../../sdk/tests/common/cosign_layout.rs"]
-mod cosign_layout;
-
 use custody_host::{HostError, Limits, NoCapabilities};
+use custody_host_tests::cosign_layout;
 use custody_host_tests::sigstore_cases::{self, Case};
 use custody_host_tests::{probe_path, sigstore_probe_request, Loaded};
 use serde_json::Value;

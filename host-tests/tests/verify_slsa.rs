@@ -231,6 +231,9 @@ fn wrong_builder_build_type_source_and_ref_are_denied_with_the_value_found() {
     }
 }
 
+/// A change to a bundle.
+type Tamper = fn(&mut Value);
+
 /// Rewrites the first bundle of the ConfigMap.
 fn tamper(config_map: &Value, change: impl Fn(&mut Value)) -> Value {
     let mut cm = config_map.clone();
@@ -244,51 +247,42 @@ fn tamper(config_map: &Value, change: impl Fn(&mut Value)) -> Value {
 
 #[test]
 fn tampered_attestations_are_denied() {
-    let b64 = base64::engine::general_purpose::STANDARD;
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
     let layout = &layouts()[0];
-    let cases: [(&str, Box<dyn Fn(&mut Value)>, &str); 3] = [
-        (
-            "payload",
-            Box::new(|b: &mut Value| {
-                let payload = b["dsseEnvelope"]["payload"].as_str().expect("payload");
-                let text = String::from_utf8(b64.decode(payload).expect("base64")).expect("utf-8");
-                let forged = text.replace(
-                    "\"github_actor\":\"ianlewis\"",
-                    "\"github_actor\":\"mallory\"",
-                );
-                assert_ne!(forged, text);
-                b["dsseEnvelope"]["payload"] = Value::String(b64.encode(forged));
-            }),
-            "signature invalid",
-        ),
-        (
-            "signed entry timestamp",
-            Box::new(|b: &mut Value| {
-                let set = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
-                    ["signedEntryTimestamp"];
-                let mut bytes = b64.decode(set.as_str().expect("set")).expect("base64");
-                let last = bytes.len() - 1;
-                bytes[last] ^= 1;
-                *set = Value::String(b64.encode(bytes));
-            }),
-            "signature invalid",
-        ),
-        (
-            "integrated time",
-            Box::new(|b: &mut Value| {
-                let t = &mut b["verificationMaterial"]["tlogEntries"][0]["integratedTime"];
-                let n: i64 = t.as_str().expect("time").parse().expect("number");
-                *t = Value::String((n + 1).to_string());
-            }),
-            "signature invalid",
-        ),
+    let cases: [(&str, Tamper); 3] = [
+        ("payload", |b: &mut Value| {
+            let payload = b["dsseEnvelope"]["payload"].as_str().expect("payload");
+            let text = String::from_utf8(B64.decode(payload).expect("base64")).expect("utf-8");
+            let forged = text.replace(
+                "\"github_actor\":\"ianlewis\"",
+                "\"github_actor\":\"mallory\"",
+            );
+            assert_ne!(forged, text);
+            b["dsseEnvelope"]["payload"] = Value::String(B64.encode(forged));
+        }),
+        ("signed entry timestamp", |b: &mut Value| {
+            let set = &mut b["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+                ["signedEntryTimestamp"];
+            let mut bytes = B64.decode(set.as_str().expect("set")).expect("base64");
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            *set = Value::String(B64.encode(bytes));
+        }),
+        ("integrated time", |b: &mut Value| {
+            let t = &mut b["verificationMaterial"]["tlogEntries"][0]["integratedTime"];
+            let n: i64 = t.as_str().expect("time").parse().expect("number");
+            *t = Value::String((n + 1).to_string());
+        }),
     ];
-    for (what, change, expected) in cases {
+    for (what, change) in cases {
         let objects = [tamper(&layout.config_map(NAMESPACE), change)];
         for build in BUILDS {
             let outcome = run(build, &slsa::settings(), &pod(layout), &objects, &[]);
             let line = denial(&outcome, layout);
-            assert!(line.contains(expected), "{what} {build:?}: {line}");
+            assert!(
+                line.contains("signature invalid"),
+                "{what} {build:?}: {line}"
+            );
         }
     }
 }

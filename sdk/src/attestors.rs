@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::host::{get_resource, Host, ResourceRequest};
-use crate::image::Digest;
+use crate::image::{Digest, DigestAlgorithm};
+use crate::settings::NamespaceName;
 use crate::sigstore::{self, Bundle, Matcher, Policy, TrustedRoot};
 
 /// One attestor: `{"keyless": {...}}` or `{"publicKey": "<PEM>"}`, checked and compiled when
@@ -188,33 +189,83 @@ pub fn config_map_name(digest: &Digest) -> String {
     digest.to_string().replace(':', "-")
 }
 
-/// The ConfigMap that holds `digest`'s attestations in `namespace`, as `custody attestations
-/// export` prints it: one data key per Sigstore bundle (`<key>` → the bundle's JSON text),
-/// `image` (where they came from) as an annotation.
-pub fn config_map(
-    namespace: &str,
-    digest: &Digest,
-    image: &str,
-    bundles: &[(String, Value)],
-) -> Value {
-    let data: serde_json::Map<String, Value> = bundles
-        .iter()
-        .map(|(key, bundle)| (key.clone(), Value::String(bundle.to_string())))
-        .collect();
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": config_map_name(digest),
-            "namespace": namespace,
-            "labels": {
-                "app.kubernetes.io/managed-by": "custody",
-                "custody.dev/attestations": "v1",
+/// Where attestation ConfigMaps live unless configured otherwise.
+pub const DEFAULT_NAMESPACE: &str = "custody-attestations";
+/// Kubernetes refuses a ConfigMap whose data (keys and values) exceeds 1 MiB.
+pub const MAX_CONFIG_MAP_DATA_BYTES: usize = 1024 * 1024;
+/// The label that marks an attestations ConfigMap, and the version of its layout.
+pub const ATTESTATIONS_LABEL: (&str, &str) = ("custody.dev/attestations", "v1");
+/// The annotation naming the image the attestations were exported from.
+pub const IMAGE_ANNOTATION: &str = "custody.dev/image";
+
+/// The ConfigMap holding an image's attestations, as `custody attestations export` prints it and
+/// verify-slsa reads it: named after the digest, one data key per Sigstore bundle (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationsConfigMap {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ConfigMapMetadata,
+    data: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+struct ConfigMapMetadata {
+    name: String,
+    namespace: String,
+    labels: BTreeMap<&'static str, &'static str>,
+    annotations: BTreeMap<&'static str, String>,
+}
+
+impl AttestationsConfigMap {
+    /// The ConfigMap of `digest`'s attestations (`data`: key to bundle JSON) in `namespace`;
+    /// `image` says where they came from. Refused for a digest other than sha256 (what in-toto
+    /// subjects name) and when Kubernetes would refuse it for its size.
+    pub fn new(
+        digest: &Digest,
+        namespace: &NamespaceName,
+        image: &str,
+        data: BTreeMap<String, String>,
+    ) -> Result<Self, String> {
+        if digest.algorithm() != DigestAlgorithm::Sha256 {
+            return Err(format!(
+                "{digest}: attestations are filed under sha256 digests"
+            ));
+        }
+        let size = data_size(&data);
+        if size > MAX_CONFIG_MAP_DATA_BYTES {
+            let sizes: Vec<String> = data
+                .iter()
+                .map(|(key, value)| format!("{key} {} bytes", value.len()))
+                .collect();
+            return Err(format!(
+                "the attestations of {image} are {size} bytes, more than the \
+                 {MAX_CONFIG_MAP_DATA_BYTES} bytes (1 MiB) a ConfigMap may hold: {}",
+                sizes.join(", ")
+            ));
+        }
+        Ok(AttestationsConfigMap {
+            api_version: "v1",
+            kind: "ConfigMap",
+            metadata: ConfigMapMetadata {
+                name: config_map_name(digest),
+                namespace: namespace.as_str().to_owned(),
+                labels: BTreeMap::from([
+                    ("app.kubernetes.io/managed-by", "custody"),
+                    ATTESTATIONS_LABEL,
+                ]),
+                annotations: BTreeMap::from([(IMAGE_ANNOTATION, image.to_owned())]),
             },
-            "annotations": {"custody.dev/image": image},
-        },
-        "data": data,
-    })
+            data,
+        })
+    }
+}
+
+/// The size Kubernetes counts against a ConfigMap's 1 MiB: every key and value, in bytes.
+pub fn data_size(data: &BTreeMap<String, String>) -> usize {
+    data.iter()
+        .map(|(key, value)| key.len() + value.len())
+        .sum()
 }
 
 /// A Sigstore bundle found for an image, with where it came from.

@@ -12,7 +12,9 @@
 
 pub mod provenance;
 
-use custody_sdk::attestors::{find_bundles, now_unix, Attestor, Attestors, Found, TrustRoot};
+use custody_sdk::attestors::{
+    find_bundles, now_unix, Attestor, Attestors, Found, TrustRoot, DEFAULT_NAMESPACE,
+};
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
 use custody_sdk::sigstore::{self, Artifact, Bundle, Content, Identity, Policy, TrustedRoot};
@@ -21,9 +23,6 @@ use serde::Deserialize;
 use wildmatch::WildMatch;
 
 use provenance::{Provenance, SLSA_V0_2, SLSA_V1};
-
-/// Where attestation ConfigMaps live unless `attestationsNamespace` says otherwise.
-pub const DEFAULT_NAMESPACE: &str = "custody-attestations";
 
 /// The policy's own settings.
 #[derive(Debug, Default, Deserialize)]
