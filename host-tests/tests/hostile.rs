@@ -75,7 +75,7 @@ fn wrong_types() {
     );
     all_denied_with(
         &payload(request(("", "Pod"), json!([1, 2]))),
-        "request.object[0]: invalid type: integer `1`, expected struct SpecView",
+        "request.object[0]: invalid type: integer `1`, expected struct MetadataView",
     );
     all_denied_with(
         &serde_json::to_vec(
