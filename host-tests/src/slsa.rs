@@ -1,9 +1,11 @@
 //! The real slsa-github-generator images in `../shared/testdata` (OCI image layouts saved by
 //! cosign: the image index and its attestation manifest) and what the verify-slsa tests build
-//! from them.
+//! from them; and [`run`], which evaluates verify-slsa in either build and checks the answer
+//! against the rule evaluated natively.
 
 use std::path::PathBuf;
 
+use custody_host::{Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
 use custody_sdk::attestors::AttestationsConfigMap;
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::sigstore::cosign::attestation_bundle;
@@ -13,6 +15,10 @@ use serde_json::{json, Value};
 use crate::cosign_layout::{
     digest_beside, read_cosign_layout, slsa_github_generator_layout, SLSA_GITHUB_GENERATOR_VERSIONS,
 };
+use crate::{gatekeeper, Loaded, NativeHost};
+
+/// The policy these tests run.
+pub const POLICY: &str = "verify-slsa";
 
 /// The image the provenance names (the subject's `name`).
 pub const IMAGE_NAME: &str =
@@ -132,4 +138,90 @@ pub fn pod_request(images: &[&str], annotations: Value) -> Value {
             "spec": {"containers": containers},
         },
     })
+}
+
+/// What a build answered: allowed or not, the message lines, the mutated object.
+#[derive(Debug, PartialEq)]
+pub struct Outcome {
+    /// Allowed (waPC) or no violation (Gatekeeper).
+    pub accepted: bool,
+    /// The message lines (waPC) or the violations' messages (Gatekeeper).
+    pub lines: Vec<String>,
+    /// The mutated object (waPC only).
+    pub mutated: Option<Value>,
+}
+
+/// A build of the policy module.
+#[derive(Debug, Clone, Copy)]
+pub enum Build {
+    /// Kubewarden's waPC ABI (`dist/verify-slsa.wasm`): the cluster through the host's
+    /// `kubernetes` capability.
+    Wapc,
+    /// The OPA ABI (`dist/verify-slsa.gatekeeper.wasm`): the cluster in `data.inventory`.
+    Gatekeeper,
+}
+
+/// Both builds.
+pub const BUILDS: [Build; 2] = [Build::Wapc, Build::Gatekeeper];
+
+/// Evaluates `request` with `settings` in `build`, the cluster holding `objects`; the waPC build
+/// also gets `script` (e.g. a tag's digest). Checks the wasm answer against the native rule.
+pub fn run(
+    build: Build,
+    settings: &Value,
+    request: &Value,
+    objects: &[Value],
+    script: &[ScriptedCall],
+) -> Outcome {
+    let cluster = Cluster::new(objects.iter().cloned()).expect("cluster");
+    match build {
+        Build::Wapc => {
+            let caps = || {
+                ScriptedCapabilities::new(script.to_vec())
+                    .expect("script")
+                    .with_cluster(cluster.clone())
+            };
+            let answer = Loaded::policy(POLICY)
+                .instance(Box::new(caps()))
+                .validate(request, settings)
+                .expect("validate");
+            let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
+                .expect("payload");
+            let native = custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
+                &payload,
+                &mut NativeHost(caps()),
+            );
+            assert_eq!(answer.accepted, native.accepted, "wasm and native");
+            assert_eq!(answer.message, native.message, "wasm and native");
+            Outcome {
+                accepted: answer.accepted,
+                lines: lines(answer.message.as_deref().unwrap_or_default()),
+                mutated: answer.mutated_object,
+            }
+        }
+        Build::Gatekeeper => {
+            let mut instance =
+                Loaded::policy(&gatekeeper(POLICY)).instance(Box::new(NoCapabilities));
+            let data = cluster.data();
+            instance.set_data(&data).expect("set_data");
+            let violations = instance.gatekeeper(request, settings).expect("gatekeeper");
+            let input = serde_json::to_vec(&json!({"review": request, "parameters": settings}))
+                .expect("input");
+            let data_text = serde_json::to_vec(&data).expect("data");
+            let native = custody_sdk::policy::gatekeeper::<verify_slsa::VerifySlsa>(
+                &input,
+                &mut custody_sdk::host::InventoryHost::new(&data_text),
+            );
+            assert_eq!(violations, native, "wasm and native");
+            Outcome {
+                accepted: violations.is_empty(),
+                lines: violations.into_iter().map(|v| v.msg).collect(),
+                mutated: None,
+            }
+        }
+    }
+}
+
+fn lines(message: &str) -> Vec<String> {
+    message.lines().map(str::to_owned).collect()
 }

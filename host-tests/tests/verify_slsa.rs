@@ -4,91 +4,14 @@
 //! `data.inventory`. Each answer is also checked against the rule evaluated natively.
 
 use base64::Engine as _;
-use custody_host::{Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
-use custody_host_tests::slsa::{self, layouts, pod_request, Layout, IMAGE_NAME};
-use custody_host_tests::{gatekeeper, Loaded, NativeHost};
+use custody_host::{NoCapabilities, ScriptedCall};
+use custody_host_tests::slsa::{
+    self, layouts, pod_request, run, Build, Layout, Outcome, BUILDS, IMAGE_NAME, POLICY,
+};
+use custody_host_tests::Loaded;
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "custody-attestations";
-const POLICY: &str = "verify-slsa";
-
-/// What a build answered: allowed or not, the message lines, the mutated object.
-#[derive(Debug, PartialEq)]
-struct Outcome {
-    accepted: bool,
-    lines: Vec<String>,
-    mutated: Option<Value>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Build {
-    Wapc,
-    Gatekeeper,
-}
-
-const BUILDS: [Build; 2] = [Build::Wapc, Build::Gatekeeper];
-
-/// Evaluates `request` with `settings` in `build`, the cluster holding `objects`; the waPC build
-/// also gets `script` (e.g. a tag's digest). Checks the wasm answer against the native rule.
-fn run(
-    build: Build,
-    settings: &Value,
-    request: &Value,
-    objects: &[Value],
-    script: &[ScriptedCall],
-) -> Outcome {
-    let cluster = Cluster::new(objects.iter().cloned()).expect("cluster");
-    match build {
-        Build::Wapc => {
-            let caps = || {
-                ScriptedCapabilities::new(script.to_vec())
-                    .expect("script")
-                    .with_cluster(cluster.clone())
-            };
-            let answer = Loaded::policy(POLICY)
-                .instance(Box::new(caps()))
-                .validate(request, settings)
-                .expect("validate");
-            let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
-                .expect("payload");
-            let native = custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
-                &payload,
-                &mut NativeHost(caps()),
-            );
-            assert_eq!(answer.accepted, native.accepted, "wasm and native");
-            assert_eq!(answer.message, native.message, "wasm and native");
-            Outcome {
-                accepted: answer.accepted,
-                lines: lines(answer.message.as_deref().unwrap_or_default()),
-                mutated: answer.mutated_object,
-            }
-        }
-        Build::Gatekeeper => {
-            let mut instance =
-                Loaded::policy(&gatekeeper(POLICY)).instance(Box::new(NoCapabilities));
-            let data = cluster.data();
-            instance.set_data(&data).expect("set_data");
-            let violations = instance.gatekeeper(request, settings).expect("gatekeeper");
-            let input = serde_json::to_vec(&json!({"review": request, "parameters": settings}))
-                .expect("input");
-            let data_text = serde_json::to_vec(&data).expect("data");
-            let native = custody_sdk::policy::gatekeeper::<verify_slsa::VerifySlsa>(
-                &input,
-                &mut custody_sdk::host::InventoryHost::new(&data_text),
-            );
-            assert_eq!(violations, native, "wasm and native");
-            Outcome {
-                accepted: violations.is_empty(),
-                lines: violations.into_iter().map(|v| v.msg).collect(),
-                mutated: None,
-            }
-        }
-    }
-}
-
-fn lines(message: &str) -> Vec<String> {
-    message.lines().map(str::to_owned).collect()
-}
 
 fn pod(layout: &Layout) -> Value {
     pod_request(&[&layout.image()], json!({}))
