@@ -120,8 +120,6 @@ test: modules examples
 	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
 	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
 	  --features custody-sdk/gatekeeper,$(OPA_FEATURES) -- -D warnings
-	cargo clippy --release -p custody-sdk --features sigstore --target $(WASM_TARGET) -- -D warnings
-	cargo clippy --release -p custody-sdk --features sigstore --target $(OPA_TARGET) -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe)) -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
