@@ -4,11 +4,11 @@
 //! `data.inventory`. Each answer is also checked against the rule evaluated natively.
 
 use base64::Engine as _;
-use custody_host::{NoCapabilities, ScriptedCall};
+use custody_host::{Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
 use custody_host_tests::slsa::{
     self, layouts, pod_request, run, Build, Layout, Outcome, BUILDS, IMAGE_NAME, POLICY,
 };
-use custody_host_tests::Loaded;
+use custody_host_tests::{gatekeeper, Loaded};
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "custody-attestations";
@@ -384,4 +384,44 @@ fn invalid_settings_name_the_field() {
         );
     }
     assert!(instance.validate_settings(&base).expect("valid").valid);
+}
+
+/// One warm instance per build, many evaluations: nothing one evaluation leaves behind (caches,
+/// the OPA heap reset between evaluations) may change the next one's answer.
+#[test]
+fn warm_instances_answer_the_same_every_time() {
+    let layouts = layouts();
+    let cluster = Cluster::new(layouts.iter().map(|l| l.config_map(NAMESPACE))).expect("cluster");
+    let caps = ScriptedCapabilities::new(Vec::new())
+        .expect("script")
+        .with_cluster(cluster.clone());
+    let mut wapc = Loaded::policy(POLICY).instance(Box::new(caps));
+    let mut gk = Loaded::policy(&gatekeeper(POLICY)).instance(Box::new(NoCapabilities));
+    gk.set_data(&cluster.data()).expect("set_data");
+    let settings = slsa::settings();
+    let wrong = with(
+        &settings,
+        "/images/0/conditions/sourceRefs",
+        json!(["refs/heads/release"]),
+    );
+    for round in 0..3 {
+        for layout in &layouts {
+            let request = pod(layout);
+            let answer = wapc.validate(&request, &settings).expect("validate");
+            assert!(answer.accepted, "round {round} waPC: {answer:?}");
+            let violations = gk.gatekeeper(&request, &settings).expect("gatekeeper");
+            assert!(
+                violations.is_empty(),
+                "round {round} Gatekeeper: {violations:?}"
+            );
+            let denied = wapc.validate(&request, &wrong).expect("validate");
+            assert!(!denied.accepted, "round {round} waPC");
+            let denied = gk.gatekeeper(&request, &wrong).expect("gatekeeper");
+            assert_eq!(denied.len(), 1, "round {round} Gatekeeper");
+            assert!(
+                denied[0].msg.contains("condition sourceRefs not met"),
+                "{denied:?}"
+            );
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! `sigstore`): attestors (keyless identities or public keys) with a count for N of M, the trusted
 //! root, where attestations are found, and the clock.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+#[cfg(not(feature = "gatekeeper"))]
 use std::sync::OnceLock;
 
 use serde::de::Error as _;
@@ -152,16 +154,34 @@ impl<'de> Deserialize<'de> for TrustRoot {
 
 impl TrustRoot {
     /// The root to verify with.
-    pub fn get(&self) -> Result<&TrustedRoot, String> {
-        static PUBLIC_GOOD: OnceLock<Result<TrustedRoot, String>> = OnceLock::new();
+    pub fn get(&self) -> Result<Cow<'_, TrustedRoot>, String> {
         match &self.0 {
-            Some(root) => Ok(root),
-            None => PUBLIC_GOOD
-                .get_or_init(|| TrustedRoot::public_good().map_err(|e| e.to_string()))
-                .as_ref()
-                .map_err(|e| format!("the embedded public-good trusted root: {e}")),
+            Some(root) => Ok(Cow::Borrowed(root)),
+            None => {
+                public_good().map_err(|e| format!("the embedded public-good trusted root: {e}"))
+            }
         }
     }
+}
+
+/// The embedded public-good root, parsed once per module instance.
+#[cfg(not(feature = "gatekeeper"))]
+fn public_good() -> Result<Cow<'static, TrustedRoot>, String> {
+    static PUBLIC_GOOD: OnceLock<Result<TrustedRoot, String>> = OnceLock::new();
+    PUBLIC_GOOD
+        .get_or_init(|| TrustedRoot::public_good().map_err(|e| e.to_string()))
+        .as_ref()
+        .map(Cow::Borrowed)
+        .map_err(Clone::clone)
+}
+
+/// The embedded public-good root, parsed for each evaluation: OPA-ABI hosts reset the heap
+/// between evaluations, so nothing allocated may outlive one (no caches in statics).
+#[cfg(feature = "gatekeeper")]
+fn public_good() -> Result<Cow<'static, TrustedRoot>, String> {
+    TrustedRoot::public_good()
+        .map(Cow::Owned)
+        .map_err(|e| e.to_string())
 }
 
 /// The wall clock, Unix seconds; `None` where there is none (wasm32-unknown-unknown, the

@@ -229,7 +229,7 @@ impl Rule for VerifySlsa {
             return Check::Deny(format!("image {written:?}: bad digest {digest}"));
         }
         for rule in rules {
-            if let Err(reason) = check_rule(rule, &found, &hex, digest_bytes, root) {
+            if let Err(reason) = check_rule(rule, &found, &hex, digest_bytes, &root) {
                 return Check::Deny(format!("image {written:?} ({digest}): {reason}"));
             }
         }

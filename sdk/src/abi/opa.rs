@@ -6,7 +6,9 @@
 //! - The heap is a bump allocator whose top is `opa_heap_ptr_get`/`opa_heap_ptr_set`: hosts save it
 //!   after loading `data` and set it back before each evaluation, which frees everything the
 //!   evaluation allocated. `free` only steps back over the newest block (and `realloc` grows the
-//!   newest block in place), which is what serde's buffers mostly need.
+//!   newest block in place), which is what serde's buffers mostly need. So nothing allocated during
+//!   an evaluation may be kept for the next one: code built with the `gatekeeper` feature keeps
+//!   no heap data in statics (no `OnceLock` caches).
 //! - Values (what `opa_json_parse` returns and `opa_json_dump` reads) are JSON texts behind a small
 //!   header; the rule reads the input text directly with serde.
 //! - One entrypoint, id 0, `custody/violation`; no builtins (`builtins()` is `{}`).
