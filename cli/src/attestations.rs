@@ -122,8 +122,7 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
         );
     }
 
-    let digest = Digest::parse(&found.digest)
-        .map_err(|e| anyhow!("the registry answered a bad digest {:?}: {e}", found.digest))?;
+    let digest = sha256_digest(&found.digest)?;
     let configmap = AttestationsConfigMap::new(&digest, &namespace, &image, data)
         .map_err(anyhow::Error::msg)?;
     let text = match args.output {
@@ -156,21 +155,19 @@ pub fn att_key(index: usize) -> String {
 
 /// The data key of the referrer whose manifest digest is `digest` (`sha256:<64 hex>`).
 pub fn referrer_key(digest: &str) -> Result<String> {
-    let hex = sha256_hex(digest)?;
-    Ok(format!("referrer-{}.sigstore.json", &hex[..16]))
+    let digest = sha256_digest(digest)?;
+    Ok(format!(
+        "referrer-{}.sigstore.json",
+        digest.encoded().get(..16).unwrap_or_default()
+    ))
 }
 
-/// The hex of a `sha256:<64 lowercase hex>` digest.
-fn sha256_hex(digest: &str) -> Result<&str> {
-    digest
-        .strip_prefix("sha256:")
-        .filter(|hex| {
-            hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-        .ok_or_else(|| anyhow!("{digest:?} is not a sha256 digest (sha256:<64 lowercase hex>)"))
+/// A `sha256:<64 lowercase hex>` digest (what attestations are filed under).
+pub fn sha256_digest(text: &str) -> Result<Digest> {
+    Digest::parse(text)
+        .ok()
+        .filter(|d| d.sha256_bytes().is_some())
+        .ok_or_else(|| anyhow!("{text:?} is not a sha256 digest (sha256:<64 lowercase hex>)"))
 }
 
 #[cfg(test)]

@@ -187,10 +187,10 @@ impl Fetcher {
                     error
                 }
             })?;
-        let hex = digest.strip_prefix("sha256:").filter(|h| is_hex64(h));
-        let Some(hex) = hex else {
+        let Ok(parsed) = crate::attestations::sha256_digest(&digest) else {
             bail!("{whole}: the registry gave the digest {digest:?}; only sha256 is supported");
         };
+        let hex = parsed.encoded();
         if let Some(given) = reference.digest() {
             if given != digest {
                 bail!("{whole}: the registry answered for {digest}, not {given}");
@@ -399,13 +399,6 @@ impl Fetcher {
             .with_context(|| format!("referrer {referrer}"))?;
         Ok(bundle)
     }
-}
-
-fn is_hex64(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A registry call that failed.

@@ -172,6 +172,28 @@ impl Digest {
     pub fn encoded(&self) -> &str {
         &self.encoded
     }
+
+    /// The 32 bytes of a sha256 digest; `None` for other algorithms.
+    pub fn sha256_bytes(&self) -> Option<[u8; 32]> {
+        if self.algorithm != DigestAlgorithm::Sha256 {
+            return None;
+        }
+        hex_decode(&self.encoded).and_then(|bytes| bytes.try_into().ok())
+    }
+}
+
+/// Hex (either case) to bytes; `None` for an odd length or a non-hex character.
+pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |c: u8| char::from(c).to_digit(16);
+            u8::try_from(digit(*pair.first()?)? * 16 + digit(*pair.get(1)?)?).ok()
+        })
+        .collect()
 }
 
 impl fmt::Display for Digest {
@@ -855,6 +877,24 @@ mod tests {
 
     fn hex(n: usize) -> String {
         "0123456789abcdef".chars().cycle().take(n).collect()
+    }
+
+    #[test]
+    fn hex_decodes_both_cases_and_refuses_junk() {
+        assert_eq!(hex_decode("00fFa1"), Some(vec![0, 0xff, 0xa1]));
+        assert_eq!(hex_decode("abc"), None);
+        assert_eq!(hex_decode("zz"), None);
+        assert_eq!(hex_decode(""), Some(vec![]));
+    }
+
+    #[test]
+    fn sha256_bytes_only_for_sha256() {
+        let d = Digest::parse(&format!("sha256:{H64}")).unwrap();
+        let bytes = d.sha256_bytes().unwrap();
+        assert_eq!(bytes[0], 0x01);
+        assert_eq!(bytes[31], 0xef);
+        let sha512 = Digest::parse(&format!("sha512:{}", hex(128))).unwrap();
+        assert_eq!(sha512.sha256_bytes(), None);
     }
 
     /// A valid reference and what it must parse to.

@@ -18,7 +18,7 @@ use custody_sdk::attestors::{
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
 use custody_sdk::sigstore::{self, Artifact, Bundle, Content, Identity, Policy, TrustedRoot};
-use custody_sdk::{Check, DigestAlgorithm, Host, Image, PolicySettings, Rule, SettingsError};
+use custody_sdk::{Check, Host, Image, PolicySettings, Rule, SettingsError};
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
@@ -206,11 +206,11 @@ impl Rule for VerifySlsa {
                 }
             },
         };
-        if digest.algorithm() != DigestAlgorithm::Sha256 {
+        let Some(digest_bytes) = digest.sha256_bytes() else {
             return Check::Deny(format!(
                 "image {written:?}: attestations name sha256 digests, and the image is {digest}"
             ));
-        }
+        };
         let root = match settings.trusted_root.get() {
             Ok(root) => root,
             Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
@@ -223,13 +223,8 @@ impl Rule for VerifySlsa {
                 looked.join("; ")
             ));
         }
-        let hex = digest.encoded().to_owned();
-        let mut digest_bytes = [0u8; 32];
-        if decode_hex(&hex, &mut digest_bytes).is_err() {
-            return Check::Deny(format!("image {written:?}: bad digest {digest}"));
-        }
         for rule in rules {
-            if let Err(reason) = check_rule(rule, &found, &hex, digest_bytes, &root) {
+            if let Err(reason) = check_rule(rule, &found, digest.encoded(), digest_bytes, &root) {
                 return Check::Deny(format!("image {written:?} ({digest}): {reason}"));
             }
         }
@@ -482,17 +477,6 @@ fn check_certificate(c: &Conditions, id: &Identity) -> Result<(), String> {
                 ))
             }
         }
-    }
-    Ok(())
-}
-
-fn decode_hex(hex: &str, out: &mut [u8; 32]) -> Result<(), ()> {
-    if hex.len() != 64 {
-        return Err(());
-    }
-    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let text = std::str::from_utf8(pair).map_err(|_| ())?;
-        *byte = u8::from_str_radix(text, 16).map_err(|_| ())?;
     }
     Ok(())
 }

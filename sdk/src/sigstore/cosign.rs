@@ -16,6 +16,7 @@
 //! [`verify`](super::verify()).
 
 use super::{b64, b64_encode, cert, malformed, unsupported, Error};
+use crate::image::hex_decode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -231,30 +232,9 @@ fn tlog_entry(text: &str) -> Result<Value, Error> {
     }))
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let digit = |c: u8| char::from(c).to_digit(16);
-            u8::try_from(digit(*pair.first()?)? * 16 + digit(*pair.get(1)?)?).ok()
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_decodes_both_cases_and_refuses_junk() {
-        assert_eq!(hex_decode("00fFa1"), Some(vec![0, 0xff, 0xa1]));
-        assert_eq!(hex_decode("abc"), None);
-        assert_eq!(hex_decode("zz"), None);
-        assert_eq!(hex_decode(""), Some(vec![]));
-    }
 
     #[test]
     fn a_layer_without_a_log_entry_or_timestamp_is_refused() {
