@@ -234,6 +234,10 @@ fn decide<R: Rule>(
     let pod_annotations = object.take_pod_annotations(path);
     let mut violations = Vec::new();
     let mut patches = Vec::new();
+    let mut state = R::State::default();
+    // An image written the same way in several containers is judged once: the judgement depends
+    // only on the image, the settings and the pod's annotations.
+    let mut judged: BTreeMap<String, Check> = BTreeMap::new();
     for container in object.containers(path) {
         let Some(text) = &container.image else {
             violations.push(Violation::container(&container, "has no image"));
@@ -252,12 +256,20 @@ fn decide<R: Rule>(
         if settings.common.exempt_images.matches(&reference) {
             continue;
         }
-        let image = Image {
-            container: &container,
-            reference,
-            pod_annotations: &pod_annotations,
+        let check = match judged.get(text) {
+            Some(check) => check.clone(),
+            None => {
+                let image = Image {
+                    container: &container,
+                    reference,
+                    pod_annotations: &pod_annotations,
+                };
+                let check = R::check(&settings.policy, &mut state, &image, host);
+                judged.insert(text.clone(), check.clone());
+                check
+            }
         };
-        match R::check(&settings.policy, &image, host) {
+        match check {
             Check::Allow => {}
             Check::Deny(message) => violations.push(Violation::container(&container, message)),
             Check::Pin(digest) => patches.push(ImagePatch {

@@ -38,8 +38,18 @@ pub trait Rule {
     /// The policy's own settings (the common ones are handled by the SDK).
     type Settings: PolicySettings;
 
-    /// Judges one image. `host` answers host capability calls.
-    fn check(settings: &Self::Settings, image: &Image<'_>, host: &mut dyn Host) -> Check;
+    /// What the rule keeps from one image to the next within one request (what it has already
+    /// read or verified, a work budget): made fresh for every request, never shared between
+    /// requests. `()` for a rule that keeps nothing.
+    type State: Default;
+
+    /// Judges one image. `state` is the request's; `host` answers host capability calls.
+    fn check(
+        settings: &Self::Settings,
+        state: &mut Self::State,
+        image: &Image<'_>,
+        host: &mut dyn Host,
+    ) -> Check;
 }
 
 /// One reason to deny, tied to a container where there is one.

@@ -272,7 +272,7 @@ fn identity_patterns() {
     let issuer = || Matcher::exact(DEFAULT_ISSUER);
     check(
         issuer(),
-        Matcher::prefix("https://github.com/sigstore-conformance/"),
+        Matcher::prefix("https://github.com/sigstore-conformance/").unwrap(),
     )
     .unwrap();
     check(
@@ -284,7 +284,11 @@ fn identity_patterns() {
     )
     .unwrap();
 
-    let err = check(issuer(), Matcher::prefix("https://github.com/other/")).unwrap_err();
+    let err = check(
+        issuer(),
+        Matcher::prefix("https://github.com/other/").unwrap(),
+    )
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
@@ -299,7 +303,7 @@ fn identity_patterns() {
         "{err}"
     );
     let err = check(
-        Matcher::prefix("https://accounts.google.com"),
+        Matcher::prefix("https://accounts.google.com").unwrap(),
         Matcher::exact(DEFAULT_IDENTITY),
     )
     .unwrap_err();

@@ -117,7 +117,7 @@ fn the_real_identity_verifies_by_image_digest() {
             Policy::identity(GITHUB_ISSUER, signer(version)),
             Policy::Identity {
                 issuer: Matcher::exact(GITHUB_ISSUER),
-                subject: Matcher::prefix(format!("{GENERATOR_WORKFLOW}@refs/tags/")),
+                subject: Matcher::prefix(format!("{GENERATOR_WORKFLOW}@refs/tags/")).unwrap(),
             },
             Policy::Identity {
                 issuer: Matcher::regex(r"https://token\.actions\.githubusercontent\.com").unwrap(),
@@ -173,7 +173,8 @@ fn another_signer_is_an_identity_mismatch() {
             (
                 Policy::Identity {
                     issuer: Matcher::exact(GITHUB_ISSUER),
-                    subject: Matcher::prefix("https://github.com/slsa-framework/example-package/"),
+                    subject: Matcher::prefix("https://github.com/slsa-framework/example-package/")
+                        .unwrap(),
                 },
                 "does not match prefix".to_string(),
             ),

@@ -28,8 +28,14 @@ pub enum BanLatest {}
 
 impl Rule for BanLatest {
     type Settings = BanLatestSettings;
+    type State = ();
 
-    fn check(settings: &BanLatestSettings, image: &Image<'_>, _host: &mut dyn Host) -> Check {
+    fn check(
+        settings: &BanLatestSettings,
+        _state: &mut (),
+        image: &Image<'_>,
+        _host: &mut dyn Host,
+    ) -> Check {
         let reference = &image.reference;
         let written = reference.original();
         let pinned = reference.digest().is_some();

@@ -43,8 +43,14 @@ pub enum RequireDigest {}
 
 impl Rule for RequireDigest {
     type Settings = RequireDigestSettings;
+    type State = ();
 
-    fn check(settings: &RequireDigestSettings, image: &Image<'_>, host: &mut dyn Host) -> Check {
+    fn check(
+        settings: &RequireDigestSettings,
+        _state: &mut (),
+        image: &Image<'_>,
+        host: &mut dyn Host,
+    ) -> Check {
         let reference = &image.reference;
         let written = reference.original();
         if let Some(digest) = reference.digest() {

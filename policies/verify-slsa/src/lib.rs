@@ -13,12 +13,13 @@
 pub mod provenance;
 
 use custody_sdk::attestors::{
-    find_bundles, now_unix, Attestor, Attestors, Found, TrustRoot, DEFAULT_NAMESPACE,
+    distinct_vouchers, Attestors, Found, RequestCache, Signer, TrustRoot, VerifyFailure,
+    DEFAULT_NAMESPACE,
 };
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
-use custody_sdk::sigstore::{self, Artifact, Bundle, Content, Identity, Policy, TrustedRoot};
-use custody_sdk::{Check, Host, Image, PolicySettings, Rule, SettingsError};
+use custody_sdk::sigstore::{self, Bundle, Content, Identity, Policy, Prefix, TrustedRoot};
+use custody_sdk::{Check, Digest, Host, Image, PolicySettings, Rule, SettingsError};
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
@@ -77,9 +78,10 @@ pub struct Conditions {
     /// The builder id, exactly.
     #[serde(default)]
     pub builder_id: Option<String>,
-    /// The builder id starts with this.
-    #[serde(default)]
-    pub builder_id_prefix: Option<String>,
+    /// The builder id starts with this, at a boundary (it ends with `/` or `@`, or is a URL's
+    /// scheme and host: see [`Prefix`]).
+    #[serde(default, deserialize_with = "prefix")]
+    pub builder_id_prefix: Option<Prefix>,
     /// The build type, exactly.
     #[serde(default)]
     pub build_type: Option<String>,
@@ -110,6 +112,15 @@ impl<'de> Deserialize<'de> for RefPattern {
         let pattern = WildMatch::new(&text);
         Ok(RefPattern(text, pattern))
     }
+}
+
+fn prefix<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Prefix>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    Prefix::new(text).map(Some).map_err(|e| match e {
+        sigstore::Error::Malformed(m)
+        | sigstore::Error::Invalid(m)
+        | sigstore::Error::Unsupported(m) => serde::de::Error::custom(m),
+    })
 }
 
 impl PolicySettings for VerifySlsaSettings {
@@ -178,8 +189,14 @@ pub enum VerifySlsa {}
 
 impl Rule for VerifySlsa {
     type Settings = VerifySlsaSettings;
+    type State = RequestCache;
 
-    fn check(settings: &VerifySlsaSettings, image: &Image<'_>, host: &mut dyn Host) -> Check {
+    fn check(
+        settings: &VerifySlsaSettings,
+        cache: &mut RequestCache,
+        image: &Image<'_>,
+        host: &mut dyn Host,
+    ) -> Check {
         let reference = &image.reference;
         let written = reference.original();
         let rules: Vec<&ImageRule> = settings
@@ -206,25 +223,28 @@ impl Rule for VerifySlsa {
                 }
             },
         };
-        let Some(digest_bytes) = digest.sha256_bytes() else {
+        if digest.sha256_bytes().is_none() {
             return Check::Deny(format!(
                 "image {written:?}: attestations name sha256 digests, and the image is {digest}"
             ));
-        };
+        }
         let root = match settings.trusted_root.get() {
             Ok(root) => root,
             Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
         };
-        let (found, looked) =
-            find_bundles(host, settings.namespace(), &digest, image.pod_annotations);
-        if found.is_empty() {
+        let sources = cache.sources(host, settings.namespace(), &digest, image.pod_annotations);
+        let sources = match sources.as_ref() {
+            Ok(sources) => sources,
+            Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
+        };
+        if sources.found.is_empty() {
             return Check::Deny(format!(
                 "image {written:?}: no attestation found for {digest} ({})",
-                looked.join("; ")
+                sources.looked.join("; ")
             ));
         }
         for rule in rules {
-            if let Err(reason) = check_rule(rule, &found, digest.encoded(), digest_bytes, &root) {
+            if let Err(reason) = check_rule(rule, &sources.found, &digest, &root, cache) {
                 return Check::Deny(format!("image {written:?} ({digest}): {reason}"));
             }
         }
@@ -247,50 +267,59 @@ enum Stage {
     Certificate,
 }
 
-/// Checks one `images` entry: at least `count` attestors must each vouch through an attestation
-/// that names the image and meets the conditions.
+/// Checks one `images` entry: at least `count` attestors must each vouch, through an attestation
+/// that names the image and meets the conditions, each by a different signer.
 fn check_rule(
     rule: &ImageRule,
     found: &[Found],
-    hex: &str,
-    digest: [u8; 32],
+    digest: &Digest,
     root: &TrustedRoot,
+    cache: &mut RequestCache,
 ) -> Result<(), String> {
     // What each attestation says, checked before any cryptography (cheap, and the same for every
     // attestor). Nothing read here is trusted until its signature verifies below.
     let mut failures: Vec<(Stage, String)> = Vec::new();
-    let mut candidates: Vec<(&Found, &Bundle)> = Vec::new();
-    for f in found {
-        match statement(rule, f, hex) {
-            Ok(bundle) => candidates.push((f, bundle)),
+    let mut candidates: Vec<(usize, &Found, &Bundle)> = Vec::new();
+    for (slot, f) in found.iter().enumerate() {
+        match statement(rule, f, digest.encoded()) {
+            Ok(bundle) => candidates.push((slot, f, bundle)),
             Err((stage, reason)) => failures.push((stage, format!("{}: {reason}", f.source))),
         }
     }
-    let now = now_unix();
-    let mut vouched = 0;
+    // Which signers vouch for each attestor; the furthest failure of those that do not.
+    let mut signers: Vec<Vec<Signer>> = Vec::new();
     let mut attestor_failures = Vec::new();
     for attestor in &rule.attestors.entries {
         let mut best: Option<(Stage, String)> = None;
-        let mut ok = false;
-        for (f, bundle) in &candidates {
-            match vouch(attestor, bundle, &rule.conditions, digest, root, now) {
-                Ok(()) => {
-                    ok = true;
-                    break;
-                }
-                Err((stage, reason)) => {
-                    if best.as_ref().is_none_or(|(s, _)| stage > *s) {
-                        best = Some((stage, format!("{}: {reason}", f.source)));
+        let mut vouching = Vec::new();
+        for (slot, f, bundle) in &candidates {
+            let failure = match cache.verify(digest, *slot, bundle, attestor, root) {
+                Ok(verified) => match verified
+                    .identity
+                    .as_ref()
+                    .map(|id| check_certificate(&rule.conditions, id))
+                {
+                    None | Some(Ok(())) => {
+                        vouching.push(Signer::of(&verified, attestor));
+                        continue;
                     }
-                }
+                    Some(Err(e)) => (Stage::Certificate, e),
+                },
+                Err(VerifyFailure::Budget) => return Err(VerifyFailure::Budget.to_string()),
+                Err(VerifyFailure::Refused(e)) => (Stage::Signature, describe(&e)),
+            };
+            if best.as_ref().is_none_or(|(s, _)| failure.0 > *s) {
+                best = Some((failure.0, format!("{}: {}", f.source, failure.1)));
             }
         }
-        if ok {
-            vouched += 1;
-        } else if let Some(failure) = best {
-            attestor_failures.push((attestor, failure));
+        if vouching.is_empty() {
+            if let Some(failure) = best {
+                attestor_failures.push((attestor, failure));
+            }
         }
+        signers.push(vouching);
     }
+    let vouched = distinct_vouchers(&signers);
     let required = rule.attestors.required();
     if vouched >= required {
         return Ok(());
@@ -303,6 +332,12 @@ fn check_rule(
     } else {
         "no valid SLSA provenance".to_owned()
     };
+    let shared = signers.iter().filter(|s| !s.is_empty()).count();
+    if shared > vouched {
+        message.push_str(&format!(
+            "; {shared} attestors matched, but only {vouched} distinct signers: a signer vouches for one attestor at most"
+        ));
+    }
     if !attestor_failures.is_empty() {
         for (attestor, (_, reason)) in &attestor_failures {
             message.push_str(&format!("; {}: {reason}", attestor.label));
@@ -361,14 +396,11 @@ fn check_conditions(c: &Conditions, p: &Provenance) -> Result<(), String> {
         }
     }
     if let Some(prefix) = &c.builder_id_prefix {
-        if !p
-            .builder_id
-            .as_deref()
-            .is_some_and(|b| b.starts_with(prefix.as_str()))
-        {
+        if !p.builder_id.as_deref().is_some_and(|b| prefix.matches(b)) {
             return Err(format!(
-                "condition builder.id not met: {}, want a prefix {prefix:?}",
-                got(&p.builder_id)
+                "condition builder.id not met: {}, want a prefix {:?}",
+                got(&p.builder_id),
+                prefix.as_str()
             ));
         }
     }
@@ -408,30 +440,6 @@ fn list(patterns: &[RefPattern]) -> String {
         .map(|RefPattern(text, _)| format!("{text:?}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Whether `attestor` vouches for the image through `bundle`: the Sigstore verification, then
-/// the conditions on the signing certificate.
-fn vouch(
-    attestor: &Attestor,
-    bundle: &Bundle,
-    conditions: &Conditions,
-    digest: [u8; 32],
-    root: &TrustedRoot,
-    now: Option<i64>,
-) -> Result<(), (Stage, String)> {
-    let verified = sigstore::verify(
-        bundle,
-        Artifact::Sha256(digest),
-        &attestor.policy,
-        root,
-        now,
-    )
-    .map_err(|e| (Stage::Signature, describe(&e)))?;
-    if let Some(identity) = &verified.identity {
-        check_certificate(conditions, identity).map_err(|e| (Stage::Certificate, e))?;
-    }
-    Ok(())
 }
 
 /// A verification failure, said plainly.

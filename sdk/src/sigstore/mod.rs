@@ -53,10 +53,12 @@ pub use bundle::{
 };
 pub use cert::Identity;
 pub use crypto::PublicKey;
-pub use matcher::{Matcher, Pattern};
+pub use matcher::{Matcher, Pattern, Prefix};
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
-pub use verify::{pae, verify, Artifact, Policy, Verified};
+pub use verify::{
+    check_signer, pae, verify, Artifact, Policy, Verified, MAX_TIMESTAMPS, MAX_TLOG_ENTRIES,
+};
 
 use std::fmt;
 

@@ -99,6 +99,7 @@ pub fn verify(
 ) -> Result<Verified, Error> {
     let now = now.map(Timestamp::from_unix);
     let digest = artifact.sha256();
+    check_bounds(bundle)?;
 
     // 1. The signer's key, and its DER as the log records it. A certificate's identity is
     //    checked first, before any signature: a bundle by another signer is refused at once.
@@ -200,7 +201,10 @@ pub fn verify(
         times.extend(rekor::verify_entry(entry, trust, now, &tsa_times)?);
         rekor::check_body(entry, &bundle.content, &signer_der, &digest)?;
     }
-    let signing_time = times.iter().copied().min().ok_or_else(|| {
+    // The chain is checked once per distinct time (a bundle may repeat one).
+    times.sort_unstable();
+    times.dedup();
+    let signing_time = times.first().copied().ok_or_else(|| {
         invalid("no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)")
     })?;
 
@@ -220,6 +224,50 @@ pub fn verify(
         signing_time,
         identity,
     })
+}
+
+/// At most this many transparency log entries in a bundle (each costs a signature check; real
+/// bundles have one).
+pub const MAX_TLOG_ENTRIES: usize = 4;
+/// At most this many RFC 3161 timestamps in a bundle (each costs a CMS signature and a chain
+/// check; real bundles have none or one).
+pub const MAX_TIMESTAMPS: usize = 4;
+
+/// A bundle may not make the verifier work without bound: it is refused, naming the bound, when
+/// it carries more log entries or timestamps than [`MAX_TLOG_ENTRIES`] and [`MAX_TIMESTAMPS`].
+fn check_bounds(bundle: &Bundle) -> Result<(), Error> {
+    let entries = bundle.tlog_entries.len();
+    if entries > MAX_TLOG_ENTRIES {
+        return Err(invalid(format!(
+            "bundle has {entries} transparency log entries, more than the {MAX_TLOG_ENTRIES} verified at most"
+        )));
+    }
+    let timestamps = bundle.rfc3161_timestamps.len();
+    if timestamps > MAX_TIMESTAMPS {
+        return Err(invalid(format!(
+            "bundle has {timestamps} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} verified at most"
+        )));
+    }
+    Ok(())
+}
+
+/// The first, cheap step of [`verify`] alone: whether the bundle's signer can be the one `policy`
+/// wants (a certificate whose identity matches, or a key for a key policy), before any
+/// signature is checked. An `Ok` here proves nothing about the bundle; [`verify`] does.
+pub fn check_signer(bundle: &Bundle, policy: &Policy) -> Result<(), Error> {
+    match (&bundle.material, policy) {
+        (SigningMaterial::Certificate { leaf, .. }, Policy::Identity { issuer, subject }) => {
+            let cert = cert::parse("bundle certificate", leaf)?;
+            check_identity(&cert::identity(&cert)?, issuer, subject)
+        }
+        (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(()),
+        (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => Err(invalid(
+            "bundle is signed with a key, but no key was given (identity policy)",
+        )),
+        (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => Err(invalid(
+            "bundle is signed with a certificate, but a key policy was given",
+        )),
+    }
 }
 
 /// The certificate's issuer must match `issuer`, and one of its SANs `subject`.

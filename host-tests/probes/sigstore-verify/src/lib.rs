@@ -86,7 +86,7 @@ impl MatcherRequest {
     fn matcher(&self) -> Result<Matcher, Error> {
         match self {
             MatcherRequest::Exact(s) => Ok(Matcher::exact(s.as_str())),
-            MatcherRequest::Prefix { prefix } => Ok(Matcher::prefix(prefix.as_str())),
+            MatcherRequest::Prefix { prefix } => Matcher::prefix(prefix.as_str()),
             MatcherRequest::Regex { regex } => Matcher::regex(regex),
         }
     }
