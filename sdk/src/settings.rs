@@ -368,6 +368,34 @@ mod tests {
         assert!(p.matches(&ImageRef::parse(&pinned).unwrap()));
     }
 
+    /// Hardening finding 1: a strict pattern for `ghcr.io/org/*` was dodged by spelling the
+    /// registry differently (`GHCR.IO`, `Ghcr.io`, `ghcr.io:443`), which a runtime pulls alike.
+    #[test]
+    fn registry_spellings_do_not_dodge_a_pattern() {
+        let strict: ImagePatterns = serde_json::from_value(json!(["ghcr.io/org/*"])).unwrap();
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        let dodged = [
+            "ghcr.io/org/app".to_owned(),
+            "GHCR.IO/org/app".to_owned(),
+            "Ghcr.io/org/app:1".to_owned(),
+            "ghcr.io:443/org/app".to_owned(),
+            format!("GHCR.IO:443/org/app{digest}"),
+            "gHcR.iO:0443/org/team/app:v1".to_owned(),
+        ]
+        .into_iter()
+        .filter(|spelling| !strict.matches(&ImageRef::parse(spelling).unwrap()))
+        .collect::<Vec<_>>();
+        assert!(
+            dodged.is_empty(),
+            "these spellings dodged ghcr.io/org/*: {dodged:?}"
+        );
+        let other = ImageRef::parse("GHCR.IO/other/app").unwrap();
+        assert!(
+            !strict.matches(&other),
+            "another organisation still does not match"
+        );
+    }
+
     #[test]
     fn errors_name_the_field() {
         assert_eq!(
