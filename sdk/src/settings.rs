@@ -697,6 +697,93 @@ mod tests {
         }
     }
 
+    /// The finding end to end: a strict entry for `ghcr.io/org/*` beside a lenient default
+    /// (allow what matches nothing, pin what matches `pin`). Every spelling meets the strict rule;
+    /// a pin resolves the canonical reference and rewrites the text as the author wrote it.
+    #[test]
+    fn the_pipeline_judges_every_spelling_by_the_canonical_pattern() {
+        use crate::host::{Host, MANIFEST_DIGEST};
+        use crate::policy::evaluate;
+        use crate::rule::{Check, Image, Rule, Verdict};
+
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct StrictSettings {
+            strict: ImagePatterns,
+            pin: ImagePatterns,
+        }
+        impl PolicySettings for StrictSettings {}
+        enum StrictRule {}
+        impl Rule for StrictRule {
+            type Settings = StrictSettings;
+            fn check(settings: &StrictSettings, image: &Image<'_>, host: &mut dyn Host) -> Check {
+                let reference = &image.reference;
+                if settings.strict.matches(reference) {
+                    Check::Deny(format!("{} meets the strict rule", reference.original()))
+                } else if settings.pin.matches(reference) {
+                    crate::host::manifest_digest(host, reference)
+                        .map_or_else(Check::Deny, Check::Pin)
+                } else {
+                    Check::Allow
+                }
+            }
+        }
+        /// Answers `manifest_digest` with one digest, recording what it was asked.
+        struct Registry(Vec<String>);
+        impl Host for Registry {
+            fn call(&mut self, ns: &str, op: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+                assert_eq!((ns, op), MANIFEST_DIGEST);
+                self.0.push(serde_json::from_slice(payload).unwrap());
+                Ok(format!(r#"{{"digest": "sha256:{}"}}"#, "b".repeat(64)).into_bytes())
+            }
+        }
+        let request = |images: &[&str]| {
+            let containers: Vec<Value> = images
+                .iter()
+                .enumerate()
+                .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+                .collect();
+            let payload = json!({
+                "request": {"kind": {"kind": "Pod"}, "operation": "CREATE",
+                            "object": {"spec": {"containers": containers}}},
+                "settings": {"strict": ["ghcr.io/org/*"], "pin": ["quay.io/team/*"]}
+            });
+            serde_json::to_vec(&payload).unwrap()
+        };
+
+        let spellings = [
+            "GHCR.IO/org/app",
+            "Ghcr.io/org/app:1",
+            "ghcr.io:443/org/app",
+        ];
+        for spelling in spellings {
+            let verdict = evaluate::<StrictRule>(&request(&[spelling]), &mut Registry(vec![]));
+            let Ok(Verdict::Deny(violations)) = verdict else {
+                panic!("{spelling:?} dodged the strict rule: {verdict:?}");
+            };
+            assert!(
+                violations[0].message.contains("meets the strict rule"),
+                "{spelling}"
+            );
+        }
+
+        let mut registry = Registry(vec![]);
+        let verdict = evaluate::<StrictRule>(&request(&["QUAY.IO:443/team/app:1"]), &mut registry);
+        let Ok(Verdict::Mutate(patches)) = verdict else {
+            panic!("not pinned: {verdict:?}");
+        };
+        assert_eq!(
+            registry.0,
+            ["quay.io/team/app:1"],
+            "the host resolves the canonical reference"
+        );
+        assert_eq!(
+            patches[0].image,
+            format!("QUAY.IO:443/team/app:1@sha256:{}", "b".repeat(64)),
+            "the pod keeps its author's spelling"
+        );
+    }
+
     #[test]
     fn errors_name_the_field() {
         assert_eq!(
