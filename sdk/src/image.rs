@@ -18,10 +18,45 @@
 //!
 //! * The first path segment is a registry domain only if it contains `.` or `:`, is
 //!   `localhost`, or contains an upper-case letter; otherwise the reference names a Docker Hub
-//!   repository (`nginx` is `docker.io/library/nginx`). `index.docker.io` is `docker.io`.
+//!   repository (`nginx` is `docker.io/library/nginx`).
 //! * A missing tag stays missing: `latest` is never filled in (see [`ImageRef::is_latest`]).
 //! * Only `sha256`, `sha384` and `sha512` digests are accepted, with exactly 64, 96 or 128
 //!   lower-case hex characters.
+//! * A port is a number from 1 to 65535 (stricter than the grammar's any digits: no runtime
+//!   pulls from another, and the canonical form needs the number).
+//!
+//! # Canonical form
+//!
+//! Policies never match the text as written: image patterns (`exemptImages`, `pinTags`,
+//! verify-slsa's `images[].patterns`) match the canonical form, which is [`ImageRef`]'s
+//! `Display` ([`ImageRef::name`] without tag and digest). Every spelling a container runtime
+//! pulls from the same registry endpoint has the same canonical form, so a strict rule for
+//! `ghcr.io/org/*` cannot be dodged by writing `GHCR.IO/org/app` or `ghcr.io:443/org/app`.
+//!
+//! * The registry host is lower-case: host names compare case-insensitively (DNS), so
+//!   `GHCR.IO`, `Ghcr.io` and `ghcr.io` are one registry. An IPv6 address is written as
+//!   RFC 5952 recommends (lower-case hex, zeros compressed): `[0:0::1]` is `[::1]`.
+//! * A port is written without leading zeros (`:05000` is `:5000`).
+//! * Port 443 is the registry: `ghcr.io:443` is `ghcr.io`. A registry is reached over HTTPS,
+//!   on 443 unless a port is written, so both spellings name one endpoint. Port 80 is *not*
+//!   folded: `registry:80` is plain HTTP, a separate endpoint (a separate listener, usually a
+//!   separate server or an insecure-registry exception), and judging it by the rules written
+//!   for `registry` would lend it their trust.
+//! * Docker Hub: `index.docker.io` is `docker.io` (in any case, with or without `:443`), and a
+//!   single-component repository there gets `library/`: `nginx`, `DOCKER.IO/nginx` and
+//!   `index.docker.io:443/nginx` are all `docker.io/library/nginx`.
+//! * A single-label host other than `localhost` is written with its port, `:443` when none was
+//!   written: `MyRegistry/app` (a registry only because of its capital letters) is
+//!   `myregistry:443/app`, since `myregistry/app` would name Docker Hub's `myregistry/app`.
+//! * The repository path is already lower-case (the grammar refuses upper case); the tag is
+//!   case-sensitive and kept as written (`Latest` is not `latest`); digests are lower-case hex.
+//!
+//! [`ImageRef::original`] keeps the reference as written: messages quote it, and a pinning
+//! mutation appends `@digest` to it, so the pod keeps its author's spelling.
+//!
+//! Names are not folded beyond that: `registry-1.docker.io` (Docker Hub's API host, which
+//! Docker itself keeps distinct), mirrors, CNAMEs and a registry's IP addresses are other
+//! registries to a policy; a default-deny entry is what covers names no pattern foresaw.
 //!
 //! Parsing never panics and never does I/O: the input is attacker-controlled admission data.
 
@@ -39,6 +74,8 @@ pub const MAX_TAG_LENGTH: usize = 128;
 pub const DEFAULT_DOMAIN: &str = "docker.io";
 /// The legacy name of Docker Hub, normalised to [`DEFAULT_DOMAIN`].
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
+/// The port a registry is reached on when none is written: HTTPS's.
+pub const DEFAULT_PORT: u16 = 443;
 /// The namespace of single-component Docker Hub repositories.
 const OFFICIAL_REPOSITORY_PREFIX: &str = "library/";
 
@@ -223,7 +260,9 @@ fn is_valid_algorithm_name(s: &str) -> bool {
 // Image references
 // ---------------------------------------------------------------------------------------------
 
-/// A parsed, validated and normalised image reference.
+/// A parsed, validated and normalised image reference. Its [`Display`](fmt::Display) form is the
+/// canonical reference (`ghcr.io/org/app:1` for `GHCR.IO:443/org/app:1`), which parses back to
+/// itself; [`original`](Self::original) keeps the text as written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageRef {
     original: String,
@@ -285,19 +324,16 @@ impl ImageRef {
         }
 
         let (domain, path) = split_domain(name)?;
-        if let Some(domain) = domain {
-            validate_domain(domain)?;
-        }
+        let domain = match domain {
+            Some(domain) => canonical_domain(domain)?,
+            None => DEFAULT_DOMAIN.to_owned(),
+        };
         validate_path(path)?;
         if let Some(tag) = tag {
             validate_tag(tag)?;
         }
         let digest = digest_text.map(Digest::parse).transpose()?;
 
-        let domain = match domain {
-            None | Some(LEGACY_DEFAULT_DOMAIN) => DEFAULT_DOMAIN,
-            Some(domain) => domain,
-        };
         let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
             format!("{OFFICIAL_REPOSITORY_PREFIX}{path}")
         } else {
@@ -314,20 +350,21 @@ impl ImageRef {
 
         Ok(ImageRef {
             original: s.to_owned(),
-            domain: domain.to_owned(),
+            domain,
             path,
             tag: tag.map(str::to_owned),
             digest,
         })
     }
 
-    /// The reference exactly as it was written.
+    /// The reference exactly as it was written: what a mutation rewrites, and what messages
+    /// quote. Never matched against (see the module documentation).
     pub fn original(&self) -> &str {
         &self.original
     }
 
-    /// The normalised registry domain: `"docker.io"`, `"ghcr.io"`, `"registry:5000"`,
-    /// `"[::1]:5000"`.
+    /// The canonical registry domain: `"docker.io"`, `"ghcr.io"` (for `GHCR.IO:443` too),
+    /// `"registry:5000"`, `"[::1]:5000"`, `"myregistry:443"` (for `MyRegistry`).
     pub fn domain(&self) -> &str {
         &self.domain
     }
@@ -337,7 +374,8 @@ impl ImageRef {
         &self.path
     }
 
-    /// `domain/path`, e.g. `"docker.io/library/nginx"`.
+    /// The canonical `domain/path`, e.g. `"docker.io/library/nginx"`: what patterns match,
+    /// with the canonical [`Display`](fmt::Display) form.
     pub fn name(&self) -> String {
         format!("{}/{}", self.domain, self.path)
     }
@@ -418,20 +456,23 @@ fn split_domain(name: &str) -> Result<(Option<&str>, &str), ReferenceError> {
 }
 
 /// Docker's rule for telling a registry domain from the first path component.
-fn looks_like_domain(first: &str) -> bool {
+pub(crate) fn looks_like_domain(first: &str) -> bool {
     first
         .bytes()
         .any(|b| b == b'.' || b == b':' || b.is_ascii_uppercase())
         || first == "localhost"
 }
 
-/// `host[:port]` with `host` a domain name, an IPv4 address or a bracketed IPv6 address.
-fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
+/// Checks `host[:port]`, with `host` a domain name, an IPv4 address or a bracketed IPv6 address,
+/// and returns its canonical spelling (see the module documentation): `GHCR.IO:443` is
+/// `ghcr.io`, `Index.Docker.Io` is `docker.io`, `[0:0::1]:05000` is `[::1]:5000` and
+/// `MyRegistry` is `myregistry:443`.
+pub(crate) fn canonical_domain(domain: &str) -> Result<String, ReferenceError> {
     let invalid = |reason: String| ReferenceError::InvalidDomain {
         domain: domain.to_owned(),
         reason,
     };
-    let port = if let Some(bracketed) = domain.strip_prefix('[') {
+    let (host, port) = if let Some(bracketed) = domain.strip_prefix('[') {
         let Some((address, after)) = bracketed.split_once(']') else {
             return Err(invalid("unclosed '[' in IPv6 address".to_owned()));
         };
@@ -440,13 +481,13 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
                 "IPv6 zone identifiers ('%...') are not allowed".to_owned(),
             ));
         }
-        if Ipv6Addr::from_str(address).is_err() {
+        let Ok(address) = Ipv6Addr::from_str(address) else {
             return Err(invalid(format!(
                 "{} is not a valid IPv6 address",
                 Quoted(address)
             )));
-        }
-        if after.is_empty() {
+        };
+        let port = if after.is_empty() {
             None
         } else if let Some(port) = after.strip_prefix(':') {
             Some(port)
@@ -455,7 +496,9 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
                 "unexpected {} after the IPv6 address, expected ':' and a port",
                 Quoted(after)
             )));
-        }
+        };
+        // `Display` writes the RFC 5952 form: lower-case hex, zeros compressed.
+        (format!("[{address}]"), port)
     } else {
         let (host, port) = match domain.split_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -467,17 +510,45 @@ fn validate_domain(domain: &str) -> Result<(), ReferenceError> {
         for component in host.split('.') {
             validate_domain_component(component).map_err(&invalid)?;
         }
-        port
+        (host.to_ascii_lowercase(), port)
     };
-    if let Some(port) = port {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ReferenceError::InvalidPort {
-                domain: domain.to_owned(),
-                port: port.to_owned(),
-            });
-        }
+    let port = port.map(|port| canonical_port(domain, port)).transpose()?;
+    // Without a port the registry is reached over HTTPS, on 443: `:443` is written only where
+    // the host alone would read as a Docker Hub repository (`myregistry:443/app`, not
+    // `myregistry/app`), and then always.
+    let self_evident = looks_like_domain(&host);
+    let port = match port {
+        Some(DEFAULT_PORT) if self_evident => None,
+        None if !self_evident => Some(DEFAULT_PORT),
+        port => port,
+    };
+    let canonical = match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    };
+    Ok(if canonical == LEGACY_DEFAULT_DOMAIN {
+        DEFAULT_DOMAIN.to_owned()
+    } else {
+        canonical
+    })
+}
+
+/// A port written with decimal digits only, as a number from 1 to 65535 (leading zeros dropped).
+fn canonical_port(domain: &str, port: &str) -> Result<u16, ReferenceError> {
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ReferenceError::InvalidPort {
+            domain: domain.to_owned(),
+            port: port.to_owned(),
+        });
     }
-    Ok(())
+    // Leading zeros are dropped first, so that a long run of them is not an overflow.
+    match port.trim_start_matches('0').parse::<u16>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(ReferenceError::PortOutOfRange {
+            domain: domain.to_owned(),
+            port: port.to_owned(),
+        }),
+    }
 }
 
 /// `[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`
@@ -656,6 +727,8 @@ pub enum ReferenceError {
     InvalidDomain { domain: String, reason: String },
     /// The registry port is empty or not decimal digits.
     InvalidPort { domain: String, port: String },
+    /// The registry port is decimal digits, but 0 or above 65535.
+    PortOutOfRange { domain: String, port: String },
     /// The repository path has an empty component (`a//b`, `/a`, `a/`).
     EmptyPathComponent { path: String },
     /// A repository path component breaks the grammar.
@@ -735,6 +808,12 @@ impl fmt::Display for ReferenceError {
             Self::InvalidPort { domain, port } => write!(
                 f,
                 "invalid port {} in registry domain {}: a port is one or more decimal digits",
+                Quoted(port),
+                Quoted(domain)
+            ),
+            Self::PortOutOfRange { domain, port } => write!(
+                f,
+                "invalid port {} in registry domain {}: a port is a number from 1 to 65535",
                 Quoted(port),
                 Quoted(domain)
             ),
@@ -936,8 +1015,8 @@ mod tests {
             v(s("[2001:db8::1]/app"), "[2001:db8::1]", s("app"), None, None, "IPv6 without port"),
             v(s("[2001:db8::1]/app:v2"), "[2001:db8::1]", s("app"), o("v2"), None, "IPv6 colons are not tags"),
             v(s("192.168.1.1:5000/a/b"), "192.168.1.1:5000", s("a/b"), None, None, "IPv4 host with port"),
-            v(s("MyRegistry/app"), "MyRegistry", s("app"), None, None, "upper-case first part is a domain, kept as written"),
-            v(s("Registry.Example.COM/app"), "Registry.Example.COM", s("app"), None, None, "domain case kept"),
+            v(s("MyRegistry/app"), "myregistry:443", s("app"), None, None, "upper-case first part is a domain; lower-cased it needs its port"),
+            v(s("Registry.Example.COM/app"), "registry.example.com", s("app"), None, None, "host lower-cased"),
             v(s("my-registry.example.com/a"), "my-registry.example.com", s("a"), None, None, "dash inside a domain component"),
             v(s("a__b"), "docker.io", s("library/a__b"), None, None, "double underscore separator"),
             v(s("a--b"), "docker.io", s("library/a--b"), None, None, "dash run separator"),
@@ -954,6 +1033,34 @@ mod tests {
             v(s("nginx:_tag"), "docker.io", s("library/nginx"), o("_tag"), None, "tags may start with '_'"),
             v(s("nginx:A.b-C_1"), "docker.io", s("library/nginx"), o("A.b-C_1"), None, "tags may be mixed case with . and -"),
             v(format!("ghcr.io/{}", "a".repeat(255 - 8)), "ghcr.io", "a".repeat(247), None, None, "name of exactly 255 characters"),
+            // Canonical registry spellings: hosts in lower case, port 443 folded (see the module doc).
+            v(s("GHCR.IO/org/app"), "ghcr.io", s("org/app"), None, None, "upper-case host lower-cased"),
+            v(s("Ghcr.io/org/app:1"), "ghcr.io", s("org/app"), o("1"), None, "mixed-case host lower-cased, tag kept"),
+            v(s("ghcr.io:443/org/app"), "ghcr.io", s("org/app"), None, None, "default HTTPS port folded"),
+            v(format!("GHCR.IO:443/org/app@{sha256}"), "ghcr.io", s("org/app"), None, Some(sha256.clone()), "case and port folded, digest kept"),
+            v(s("ghcr.io:0443/org/app:V1"), "ghcr.io", s("org/app"), o("V1"), None, "leading zeros then 443 folded; tag case kept"),
+            v(s("ghcr.io:8443/org/app"), "ghcr.io:8443", s("org/app"), None, None, "other ports kept"),
+            v(s("registry:05000/app"), "registry:5000", s("app"), None, None, "leading zeros of a port dropped"),
+            v(s("registry:65535/app"), "registry:65535", s("app"), None, None, "highest port"),
+            v(s("registry:80/app"), "registry:80", s("app"), None, None, "port 80 (plain HTTP) is a distinct endpoint, kept"),
+            v(s("ghcr.io:80/org/app"), "ghcr.io:80", s("org/app"), None, None, "port 80 kept even on a dotted host"),
+            v(s("DOCKER.IO/nginx"), "docker.io", s("library/nginx"), None, None, "upper-case Docker Hub, then library/"),
+            v(s("Index.Docker.Io/nginx:1"), "docker.io", s("library/nginx"), o("1"), None, "legacy Docker Hub name in any case"),
+            v(s("docker.io:443/nginx"), "docker.io", s("library/nginx"), None, None, "docker.io:443 is docker.io, then library/"),
+            v(s("index.docker.io:443/nginx"), "docker.io", s("library/nginx"), None, None, "legacy name with :443"),
+            v(s("DOCKER.IO:443/bitnami/redis"), "docker.io", s("bitnami/redis"), None, None, "multi-component Docker Hub path untouched"),
+            v(s("localhost:5000/app"), "localhost:5000", s("app"), None, None, "localhost with a port kept"),
+            v(s("LOCALHOST:5000/app"), "localhost:5000", s("app"), None, None, "upper-case localhost lower-cased"),
+            v(s("LocalHost/app"), "localhost", s("app"), None, None, "mixed-case localhost without port"),
+            v(s("localhost:443/app"), "localhost", s("app"), None, None, "localhost:443 folded"),
+            v(s("myregistry:443/app"), "myregistry:443", s("app"), None, None, "single-label host keeps :443, else Docker Hub"),
+            v(s("MyRegistry:0443/app"), "myregistry:443", s("app"), None, None, "single-label host: case folded, :443 kept"),
+            v(s("[::1]:5000/app"), "[::1]:5000", s("app"), None, None, "IPv6 literal with port kept"),
+            v(s("[::1]:443/app"), "[::1]", s("app"), None, None, "IPv6 literal with :443 folded"),
+            v(s("[0:0:0:0:0:0:0:1]:5000/app"), "[::1]:5000", s("app"), None, None, "IPv6 zeros compressed"),
+            v(s("[2001:DB8::1]/app"), "[2001:db8::1]", s("app"), None, None, "IPv6 hex lower-cased"),
+            v(s("[::FFFF:192.0.2.1]/app"), "[::ffff:192.0.2.1]", s("app"), None, None, "IPv4-mapped IPv6"),
+            v(s("192.168.1.1:443/a"), "192.168.1.1", s("a"), None, None, "IPv4 host with :443 folded"),
         ]
     }
 
@@ -1015,9 +1122,92 @@ mod tests {
                 "legacy domain replaced",
             ),
             ("[::1]:5000/app:1", "[::1]:5000/app:1", "IPv6 kept"),
+            (
+                "GHCR.IO:443/org/app:V1",
+                "ghcr.io/org/app:V1",
+                "host case and :443 folded, tag kept",
+            ),
+            (
+                "Index.Docker.Io:443/nginx",
+                "docker.io/library/nginx",
+                "Docker Hub alias in any spelling",
+            ),
+            (
+                "MyRegistry/app",
+                "myregistry:443/app",
+                "single-label host keeps a port",
+            ),
         ];
         for (input, want, why) in cases {
             assert_eq!(ImageRef::parse(input).unwrap().to_string(), want, "{why}");
+        }
+    }
+
+    /// Every spelling of one image that a runtime pulls from the same endpoint has one canonical
+    /// form; other endpoints (port 80, another port, another host) stay apart.
+    #[test]
+    fn spellings_of_one_image_share_one_canonical_form() {
+        let pinned = |r: &str| format!("{r}@sha256:{H64}");
+        let groups: Vec<Vec<String>> = vec![
+            [
+                "ghcr.io/org/app",
+                "GHCR.IO/org/app",
+                "Ghcr.io/org/app",
+                "ghcr.io:443/org/app",
+                "GHCR.IO:00443/org/app",
+            ]
+            .map(pinned)
+            .to_vec(),
+            [
+                "nginx",
+                "library/nginx",
+                "docker.io/nginx",
+                "DOCKER.IO/nginx",
+                "docker.io:443/nginx",
+                "index.docker.io/library/nginx",
+                "Index.Docker.Io:443/nginx",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            [
+                "localhost:5000/app",
+                "LOCALHOST:5000/app",
+                "localhost:05000/app",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            [
+                "[::1]:5000/app",
+                "[0::1]:5000/app",
+                "[0:0:0:0:0:0:0:1]:05000/app",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            ["MyRegistry/app", "myregistry:443/app", "MYREGISTRY:443/app"]
+                .map(str::to_owned)
+                .to_vec(),
+            ["registry:80/app"].map(str::to_owned).to_vec(),
+            ["registry.local/app", "REGISTRY.LOCAL:443/app"]
+                .map(str::to_owned)
+                .to_vec(),
+            ["registry.local:80/app"].map(str::to_owned).to_vec(),
+        ];
+        let mut seen = Vec::new();
+        for group in &groups {
+            let canonical: Vec<String> = group
+                .iter()
+                .map(|s| ImageRef::parse(s).unwrap().to_string())
+                .collect();
+            assert!(
+                canonical.iter().all(|c| *c == canonical[0]),
+                "{group:?} -> {canonical:?}"
+            );
+            assert!(
+                !seen.contains(&canonical[0]),
+                "{} also names another group",
+                canonical[0]
+            );
+            seen.push(canonical[0].clone());
         }
     }
 
@@ -1083,6 +1273,12 @@ mod tests {
             (s("registry:/app"), |e| matches!(e, E::InvalidPort { port, .. } if port.is_empty()), "empty port"),
             (s("registry:5000:6000/app"), |e| matches!(e, E::InvalidPort { .. }), "two ports"),
             (s("[::1]:/app"), |e| matches!(e, E::InvalidPort { .. }), "empty IPv6 port"),
+            (s("registry:0/app"), |e| matches!(e, E::PortOutOfRange { port, .. } if port == "0"), "port 0"),
+            (s("registry:000/app"), |e| matches!(e, E::PortOutOfRange { .. }), "port 0 with leading zeros"),
+            (s("ghcr.io:65536/app"), |e| matches!(e, E::PortOutOfRange { port, .. } if port == "65536"), "port above 65535"),
+            (s("ghcr.io:66979/app"), |e| matches!(e, E::PortOutOfRange { .. }), "443 + 65536 is not 443"),
+            (format!("ghcr.io:{}/app", "9".repeat(30)), |e| matches!(e, E::PortOutOfRange { .. }), "port of 30 digits"),
+            (s("[::1]:70000/app"), |e| matches!(e, E::PortOutOfRange { .. }), "IPv6 port above 65535"),
             (s("-registry.io/app"), |e| matches!(e, E::InvalidDomain { .. }), "domain component starts with '-'"),
             (s("registry-.io/app"), |e| matches!(e, E::InvalidDomain { .. }), "domain component ends with '-'"),
             (s("registry..io/app"), |e| matches!(e, E::InvalidDomain { .. }), "empty domain component"),
@@ -1221,6 +1417,10 @@ mod tests {
         assert_eq!(
             msg("a\u{0}"),
             "invalid character U+0000 at position 1: an image reference is printable ASCII only"
+        );
+        assert_eq!(
+            msg("ghcr.io:65536/app"),
+            "invalid port \"65536\" in registry domain \"ghcr.io:65536\": a port is a number from 1 to 65535"
         );
         assert_eq!(msg("nginx:"), "empty tag after ':'");
         assert_eq!(
