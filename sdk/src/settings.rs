@@ -716,7 +716,13 @@ mod tests {
         enum StrictRule {}
         impl Rule for StrictRule {
             type Settings = StrictSettings;
-            fn check(settings: &StrictSettings, image: &Image<'_>, host: &mut dyn Host) -> Check {
+            type State = ();
+            fn check(
+                settings: &StrictSettings,
+                _state: &mut (),
+                image: &Image<'_>,
+                host: &mut dyn Host,
+            ) -> Check {
                 let reference = &image.reference;
                 if settings.strict.matches(reference) {
                     Check::Deny(format!("{} meets the strict rule", reference.original()))
