@@ -4,14 +4,23 @@
 //! the same rule natively in the same run (the baseline of the ratios) and ban-latest's waPC build
 //! on the same Pod (a policy that verifies nothing).
 //!
+//! `bounds`: the worst case each work bound allows (the hardening issue), the same way: the most
+//! distinct attestations for one image, the most log entries in one attestation, the most
+//! verifications in one request, thousands of containers of one image, and a request over a bound
+//! (refused before any signature check).
+//!
 //! `cargo bench -p custody-host-tests --bench verify_slsa` after `make modules`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use custody_host::{Cluster, Limits, NoCapabilities, ScriptedCapabilities};
-use custody_host_tests::slsa::{self, layouts, pod_request};
+use custody_host_tests::slsa::{
+    self, annotation, layouts, pod_request, variants, with_repeated_log_entry,
+};
 use custody_host_tests::{gatekeeper, module_path, Loaded, NativeHost};
+use custody_sdk::attestors::{MAX_BUNDLES_PER_IMAGE, MAX_VERIFICATIONS_PER_REQUEST};
+use custody_sdk::sigstore::MAX_TLOG_ENTRIES;
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "custody-attestations";
@@ -110,5 +119,109 @@ fn warm(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, warm);
+/// The worst case of each bound, in both builds beside the native rule.
+fn bounds(c: &mut Criterion) {
+    let layouts = layouts();
+    let settings = slsa::settings();
+    let per_image = MAX_BUNDLES_PER_IMAGE;
+    let in_budget = (MAX_VERIFICATIONS_PER_REQUEST / per_image).min(layouts.len());
+    let first = &layouts[0];
+    let image = first.image();
+    let real = first.bundle();
+    // (name, request, cluster objects, allowed, verifications it makes)
+    let cases: Vec<(String, Value, Vec<Value>, bool)> = vec![
+        (
+            format!("{per_image} attestations for one image"),
+            pod_request(&[&image], json!({})),
+            vec![first.config_map_of(NAMESPACE, &variants(&real, per_image))],
+            true,
+        ),
+        (
+            format!(
+                "{} images x {per_image} attestations (the request budget)",
+                in_budget
+            ),
+            pod_request(
+                &layouts
+                    .iter()
+                    .take(in_budget)
+                    .map(|l| l.image())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+                json!({}),
+            ),
+            layouts
+                .iter()
+                .map(|l| l.config_map_of(NAMESPACE, &variants(&l.bundle(), per_image)))
+                .collect(),
+            true,
+        ),
+        (
+            format!("{MAX_TLOG_ENTRIES} log entries in one attestation"),
+            pod_request(
+                &[&image],
+                annotation(&[with_repeated_log_entry(&real, MAX_TLOG_ENTRIES)]),
+            ),
+            Vec::new(),
+            true,
+        ),
+        (
+            "2000 containers of one image".to_owned(),
+            pod_request(&vec![image.as_str(); 2000], json!({})),
+            vec![first.config_map(NAMESPACE)],
+            true,
+        ),
+        (
+            format!("{} attestations (over the bound: refused)", per_image + 1),
+            pod_request(&[&image], json!({})),
+            vec![first.config_map_of(NAMESPACE, &variants(&real, per_image + 1))],
+            false,
+        ),
+    ];
+    for (name, request, objects, allowed) in cases {
+        let cluster = Cluster::new(objects).expect("cluster");
+        let caps = || {
+            ScriptedCapabilities::new(Vec::new())
+                .expect("script")
+                .with_cluster(cluster.clone())
+        };
+        let mut wapc = Loaded::policy("verify-slsa").instance(Box::new(caps()));
+        let mut gk = Loaded::policy(&gatekeeper("verify-slsa")).instance(Box::new(NoCapabilities));
+        gk.set_data(&cluster.data()).expect("data");
+        let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
+            .expect("payload");
+        let answer = wapc.validate(&request, &settings).expect("validate");
+        assert_eq!(answer.accepted, allowed, "{name}: {answer:?}");
+        let violations = gk.gatekeeper(&request, &settings).expect("gatekeeper");
+        assert_eq!(violations.is_empty(), allowed, "{name}: {violations:?}");
+
+        let mut group = c.benchmark_group(format!("verify-slsa bounds/{name}"));
+        group.sample_size(10);
+        group.bench_function("native (baseline)", |b| {
+            b.iter(|| {
+                custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
+                    black_box(&payload),
+                    &mut NativeHost(caps()),
+                )
+            })
+        });
+        group.bench_function("wasm waPC", |b| {
+            b.iter(|| {
+                wapc.validate(black_box(&request), &settings)
+                    .expect("validate")
+            })
+        });
+        group.bench_function("wasm Gatekeeper", |b| {
+            b.iter(|| {
+                gk.gatekeeper(black_box(&request), &settings)
+                    .expect("gatekeeper")
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, warm, bounds);
 criterion_main!(benches);

@@ -69,8 +69,27 @@ impl Layout {
 
     /// The ConfigMap `custody attestations export` makes for it, in `namespace`.
     pub fn config_map(&self, namespace: &str) -> Value {
-        let data = self
-            .bundles()
+        self.config_map_with(namespace, self.bundles())
+    }
+
+    /// Its first attestation's bundle.
+    pub fn bundle(&self) -> Value {
+        self.bundles().remove(0).1
+    }
+
+    /// A ConfigMap named as `custody attestations export` names it, holding other `bundles`
+    /// (keys `att-<n>.sigstore.json`).
+    pub fn config_map_of(&self, namespace: &str, bundles: &[Value]) -> Value {
+        let keyed = bundles
+            .iter()
+            .enumerate()
+            .map(|(n, b)| (format!("att-{n}.sigstore.json"), b.clone()))
+            .collect();
+        self.config_map_with(namespace, keyed)
+    }
+
+    fn config_map_with(&self, namespace: &str, bundles: Vec<(String, Value)>) -> Value {
+        let data = bundles
             .into_iter()
             .map(|(key, bundle)| (key, bundle.to_string()))
             .collect();
@@ -79,6 +98,31 @@ impl Layout {
             .expect("a ConfigMap");
         serde_json::to_value(config_map).expect("JSON")
     }
+}
+
+/// `n` distinct copies of a bundle: the same attestation, each with an extra member (which the
+/// reader ignores), so that no two are byte-identical and each is verified on its own.
+pub fn variants(bundle: &Value, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut b = bundle.clone();
+            b["x-variant"] = json!(i);
+            b
+        })
+        .collect()
+}
+
+/// `bundle` with its (first) transparency log entry repeated `n` times.
+pub fn with_repeated_log_entry(bundle: &Value, n: usize) -> Value {
+    let mut b = bundle.clone();
+    let entry = b["verificationMaterial"]["tlogEntries"][0].clone();
+    b["verificationMaterial"]["tlogEntries"] = Value::from(vec![entry; n]);
+    b
+}
+
+/// Pod annotations carrying `bundles` in `custody.dev/attestations`.
+pub fn annotation(bundles: &[Value]) -> Value {
+    json!({ custody_sdk::attestors::ATTESTATIONS_ANNOTATION: Value::from(bundles.to_vec()).to_string() })
 }
 
 /// Both saved images.

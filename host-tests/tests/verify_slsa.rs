@@ -74,7 +74,7 @@ fn identities_match_exactly_by_prefix_and_by_regex() {
             true,
         ),
         (
-            json!({"issuerPrefix": "https://token.actions.", "subjectRegExp": "https://github\\.com/slsa-framework/slsa-github-generator/.+@refs/tags/v1\\..*"}),
+            json!({"issuerPrefix": "https://token.actions.githubusercontent.com", "subjectRegExp": "https://github\\.com/slsa-framework/slsa-github-generator/.+@refs/tags/v1\\..*"}),
             true,
         ),
         (

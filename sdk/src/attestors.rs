@@ -505,7 +505,11 @@ pub fn distinct_vouchers(signers: &[Vec<Signer>]) -> usize {
 
 /// At most this many full verifications (signature, log entries, certificate chain) in one
 /// request; past it the image being checked is denied, naming the bound.
-pub const MAX_VERIFICATIONS_PER_REQUEST: usize = 64;
+pub const MAX_VERIFICATIONS_PER_REQUEST: usize = 32;
+
+/// A verification's inputs within a request: the image digest, the bundle's place among the
+/// digest's [`Sources`], and the key of a key attestor (`None`: a certificate, whatever identity).
+type VerificationId = (String, usize, Option<Vec<u8>>);
 
 /// What one admission request has already found and verified, so that each image digest's
 /// sources are read once and each (digest, bundle, signing key) is verified once however many
@@ -513,8 +517,7 @@ pub const MAX_VERIFICATIONS_PER_REQUEST: usize = 64;
 #[derive(Debug, Default)]
 pub struct RequestCache {
     sources: BTreeMap<String, std::rc::Rc<Result<Sources, String>>>,
-    verified:
-        BTreeMap<(String, usize, Option<Vec<u8>>), Result<sigstore::Verified, sigstore::Error>>,
+    verified: BTreeMap<VerificationId, Result<sigstore::Verified, sigstore::Error>>,
     verifications: usize,
 }
 
