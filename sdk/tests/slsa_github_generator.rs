@@ -25,18 +25,35 @@ fn signer(version: &str) -> String {
     format!("{GENERATOR_WORKFLOW}@refs/tags/{version}")
 }
 
-/// Each version's layout and the bundle JSON of its (only) attestation layer.
-fn each_version() -> Vec<(&'static str, CosignLayout, Value)> {
+/// slsa-github-generator v1.9.0, whose attestation cosign (before v2) logged as an `intoto` 0.0.1
+/// entry; the later versions' entries are `dsse` 0.0.1. Not in the shared
+/// `SLSA_GITHUB_GENERATOR_VERSIONS` (which the host tests read too): added here.
+const INTOTO_V001: &str = "v1.9.0";
+
+/// Every version of the test data.
+fn versions() -> impl Iterator<Item = &'static str> {
     layout::SLSA_GITHUB_GENERATOR_VERSIONS
         .into_iter()
-        .map(|version| {
-            let dir = slsa_github_generator_layout(version);
-            let layout = read_cosign_layout(&dir);
-            assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
-            assert_eq!(layout.attestations.len(), 1, "{version}");
-            let layer = &layout.attestations[0];
-            let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
-            (version, layout, json)
+        .chain([INTOTO_V001])
+}
+
+/// A version's layout and the bundle JSON of its (only) attestation layer.
+fn version(version: &'static str) -> (CosignLayout, Value) {
+    let dir = slsa_github_generator_layout(version);
+    let layout = read_cosign_layout(&dir);
+    assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
+    assert_eq!(layout.attestations.len(), 1, "{version}");
+    let layer = &layout.attestations[0];
+    let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
+    (layout, json)
+}
+
+/// Each version's layout and the bundle JSON of its (only) attestation layer.
+fn each_version() -> Vec<(&'static str, CosignLayout, Value)> {
+    versions()
+        .map(|v| {
+            let (layout, json) = version(v);
+            (v, layout, json)
         })
         .collect()
 }
@@ -86,8 +103,20 @@ fn attestation_layers_convert_to_v0_1_bundles() {
         );
         let entry = &json["verificationMaterial"]["tlogEntries"][0];
         assert!(entry["logIndex"].is_string() && entry["integratedTime"].is_string());
-        assert_eq!(entry["kindVersion"]["kind"], "dsse", "{version}");
+        // cosign before v2 logged an `intoto` 0.0.1 entry, which binds the envelope by the hash
+        // of its bytes: the bundle keeps them (the layer blob) as `rawEnvelope`, ours.
+        let (kind, raw) = if version == INTOTO_V001 {
+            ("intoto", Some(b64_encode(&layer.envelope)))
+        } else {
+            ("dsse", None)
+        };
+        assert_eq!(entry["kindVersion"]["kind"], kind, "{version}");
         assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{version}");
+        assert_eq!(
+            json["dsseEnvelope"]["rawEnvelope"].as_str(),
+            raw.as_deref(),
+            "{version}"
+        );
         // The log ID: the public-good Rekor's key ID, hex in cosign's annotation.
         assert_eq!(
             entry["logId"]["keyId"],
@@ -105,6 +134,7 @@ fn attestation_layers_convert_to_v0_1_bundles() {
         };
         assert_eq!(envelope.payload_type, "application/vnd.in-toto+json");
         assert_eq!(envelope.signatures.len(), 1);
+        assert_eq!(envelope.raw.is_some(), version == INTOTO_V001, "{version}");
     }
 }
 
@@ -360,4 +390,26 @@ fn a_layer_without_certificate_is_key_signed() {
         let err = attestation_bundle(&layer.envelope, &annotations).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{version}: {err}");
     }
+}
+
+/// Regression: v1.9.0's provenance, logged as `intoto` 0.0.1, was refused as unsupported.
+#[test]
+fn an_intoto_0_0_1_attestation_verifies() {
+    let (layout, json) = version(INTOTO_V001);
+    let entry = &json["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"]["kind"], "intoto");
+    assert_eq!(entry["kindVersion"]["version"], "0.0.1");
+    let verified = check(
+        &json,
+        layout.image_sha256(),
+        &Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001)),
+    )
+    .unwrap();
+    let id = verified.identity.unwrap();
+    assert_eq!(id.issuer.as_deref(), Some(GITHUB_ISSUER));
+    assert_eq!(id.sans, [signer(INTOTO_V001)]);
+    assert_eq!(
+        verified.signing_time.secs,
+        parse(&json).tlog_entries[0].integrated_time
+    );
 }

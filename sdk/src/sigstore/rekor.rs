@@ -1,7 +1,15 @@
-//! Rekor v1 transparency log entries: the signed entry timestamp, the inclusion proof and its
-//! checkpoint, and the entry body (`hashedrekord` 0.0.1, `dsse` 0.0.1, `intoto` 0.0.2).
+//! Rekor transparency log entries (v1, and v2 without a signed entry timestamp): the signed entry
+//! timestamp, the inclusion proof and its checkpoint, and the entry body, which must record the
+//! bundle's signature, signer and artifact or envelope. Supported kinds: `hashedrekord` 0.0.1
+//! and 0.0.2 (Rekor v2), `dsse` 0.0.1 and 0.0.2 (Rekor v2), `intoto` 0.0.1 (cosign before v2)
+//! and 0.0.2; [`check_body`] says what each binds.
+//!
+//! Not supported (refused as such): every other kind (`rekord`, `cose`, `helm`, `jar`, `rpm`,
+//! `alpine`, `rfc3161`, `tuf`...) and version (`intoto` 0.0.3...); an `intoto` 0.0.1 entry of a
+//! bundle that neither carries the envelope's logged bytes nor has them in the form cosign and
+//! Rekor's Go clients wrote (see [`check_body`]).
 
-use super::bundle::{Content, TlogEntry};
+use super::bundle::{parse_dsse_json, Content, DsseEnvelope, TlogEntry};
 use super::merkle::{leaf_hash, parse_checkpoint, root_from_inclusion_proof};
 use super::time::Timestamp;
 use super::trust::{TransparencyLog, TrustedRoot};
@@ -17,12 +25,11 @@ pub(crate) fn verify_entry(
     now: Option<Timestamp>,
     tsa_times: &[Timestamp],
 ) -> Result<Option<Timestamp>, Error> {
-    match (entry.kind.as_str(), entry.version.as_str()) {
-        ("hashedrekord", "0.0.1")
-        | ("dsse", "0.0.1")
-        | ("intoto", "0.0.2")
-        | ("hashedrekord", "0.0.2") => {}
-        (k, v) => return Err(unsupported(format!("tlog entry kind {k} {v}"))),
+    if !supported(&entry.kind, &entry.version) {
+        return Err(unsupported(format!(
+            "tlog entry kind {} {}",
+            entry.kind, entry.version
+        )));
     }
     let log = trust.tlog(&entry.log_id).ok_or_else(|| {
         invalid(format!(
@@ -96,6 +103,14 @@ pub(crate) fn verify_entry(
         verify_checkpoint(note, log, proof.tree_size, &proof.root_hash)?;
     }
     Ok(integrated)
+}
+
+/// The entry kinds and versions whose body [`check_body`] can bind to a bundle.
+fn supported(kind: &str, version: &str) -> bool {
+    matches!(
+        (kind, version),
+        ("hashedrekord" | "dsse" | "intoto", "0.0.1" | "0.0.2")
+    )
 }
 
 /// The log's name in checkpoints: the host of its base URL.
@@ -181,7 +196,26 @@ fn check_sha256(what: &str, v: &Value, path: &[&str], want: &[u8]) -> Result<(),
 }
 
 /// Checks that the entry's body records this bundle: its signature, its certificate or key
-/// (`signer`, DER), and the artifact digest or DSSE envelope.
+/// (`signer`, DER), and the artifact digest or DSSE envelope, as the entry's kind records them:
+///
+/// - `hashedrekord` 0.0.1: the artifact's SHA-256, the signature, the certificate or key (base64
+///   PEM);
+/// - `hashedrekord` 0.0.2 (Rekor v2): the artifact's SHA-256 (over a DSSE envelope: of its
+///   pre-authentication encoding), the signature, the certificate or key (DER);
+/// - `dsse` 0.0.1: the payload's SHA-256, each signature with its verifier (base64 PEM);
+/// - `dsse` 0.0.2 (Rekor v2): the payload's SHA-256 (`SHA2_256`), each signature with its
+///   verifier (a DER certificate or public key), in any order;
+/// - `intoto` 0.0.1: the SHA-256 of the envelope's JSON as submitted and of its payload, and the
+///   certificate or key (base64 PEM); no signature: the envelope's bytes bind it (see
+///   [`check_intoto_v001`]);
+/// - `intoto` 0.0.2: the payload's SHA-256, the payload type, each signature with its key (base64
+///   PEM). Its `content.hash`, of the envelope's JSON, is not checked: Rekor records it as the
+///   client computed it, unverified, and the fields above (the payload hash Rekor computed, the
+///   signatures it verified with those keys) already fix the whole envelope but its key IDs,
+///   which nothing signs.
+///
+/// A certificate or key recorded as base64 PEM is its first PEM block (Rekor may record a
+/// certificate chain, the certificate that verified first), whose DER must be `signer`.
 pub(crate) fn check_body(
     entry: &TlogEntry,
     content: &Content,
@@ -195,10 +229,8 @@ pub(crate) fn check_body(
             "tlog entry body: kind or version differ from the entry's kindVersion",
         ));
     }
-    match (entry.kind.as_str(), content) {
-        ("hashedrekord", Content::MessageSignature { signature, .. })
-            if entry.version == "0.0.1" =>
-        {
+    match (entry.kind.as_str(), entry.version.as_str(), content) {
+        ("hashedrekord", "0.0.1", Content::MessageSignature { signature, .. }) => {
             check_sha256(
                 "artifact",
                 &body,
@@ -214,18 +246,13 @@ pub(crate) fn check_body(
                     "tlog entry body: signature differs from the bundle's",
                 ));
             }
-            let key = pem_der(
+            check_pem_signer(
                 "tlog entry public key",
                 string(&body, &["spec", "signature", "publicKey", "content"])?,
-            )?;
-            if key != signer {
-                return Err(invalid(
-                    "tlog entry body: certificate or key differs from the bundle's",
-                ));
-            }
-            Ok(())
+                signer,
+            )
         }
-        ("dsse", Content::Dsse(env)) => {
+        ("dsse", "0.0.1", Content::Dsse(env)) => {
             check_sha256(
                 "DSSE payload",
                 &body,
@@ -242,7 +269,9 @@ pub(crate) fn check_body(
                 ))
             })
         }
-        ("intoto", Content::Dsse(env)) => {
+        ("dsse", "0.0.2", Content::Dsse(env)) => check_dsse_v002(&body, env, signer),
+        ("intoto", "0.0.1", Content::Dsse(env)) => check_intoto_v001(&body, env, signer),
+        ("intoto", "0.0.2", Content::Dsse(env)) => {
             check_sha256(
                 "DSSE payload",
                 &body,
@@ -269,7 +298,7 @@ pub(crate) fn check_body(
                 ))
             })
         }
-        ("hashedrekord", content) if entry.version == "0.0.2" => {
+        ("hashedrekord", "0.0.2", content) => {
             let spec = field(&body, &["spec", "hashedRekordV002"])?;
             // Over DSSE, Rekor v2 logs the hash of the pre-authentication encoding.
             let (want_digest, want_sig) = match content {
@@ -303,28 +332,204 @@ pub(crate) fn check_body(
                     "tlog entry body: signature differs from the bundle's",
                 ));
             }
-            let verifier = field(spec, &["signature", "verifier"])?;
-            let raw = verifier
-                .get("x509Certificate")
-                .or_else(|| verifier.get("publicKey"))
-                .and_then(|v| v.get("rawBytes"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| malformed("tlog entry body: verifier has no certificate or key"))?;
-            if b64("tlog entry verifier", raw)? != signer {
+            if verifier_der(field(spec, &["signature", "verifier"])?)? != signer {
                 return Err(invalid(
                     "tlog entry body: certificate or key differs from the bundle's",
                 ));
             }
             Ok(())
         }
-        (kind, _) => Err(invalid(format!(
-            "tlog entry: a {kind} entry does not match the bundle's content type"
+        (kind, version, _) if supported(kind, version) => Err(invalid(format!(
+            "tlog entry: a {kind} {version} entry does not match the bundle's content type"
         ))),
+        (kind, version, _) => Err(unsupported(format!("tlog entry kind {kind} {version}"))),
     }
 }
 
+/// A Rekor v2 `Verifier`: exactly one of `x509Certificate` and `publicKey`, its DER `rawBytes`.
+fn verifier_der(verifier: &Value) -> Result<Vec<u8>, Error> {
+    let raw = match (verifier.get("x509Certificate"), verifier.get("publicKey")) {
+        (Some(v), None) | (None, Some(v)) => v.get("rawBytes").and_then(Value::as_str),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        malformed("tlog entry body: verifier needs exactly one certificate or key, with rawBytes")
+    })?;
+    b64("tlog entry verifier", raw)
+}
+
+/// `dsse` 0.0.2 (Rekor v2, `spec.dsseV002`): `payloadHash` (`SHA2_256`, base64 digest) is the
+/// payload's, and `signatures` are the envelope's, each (`content`) with a verifier that is the
+/// signer. Rekor v2 lists them in no particular order: compared as multisets.
+fn check_dsse_v002(body: &Value, env: &DsseEnvelope, signer: &[u8]) -> Result<(), Error> {
+    let spec = field(body, &["spec", "dsseV002"])?;
+    if string(spec, &["payloadHash", "algorithm"])? != "SHA2_256" {
+        return Err(unsupported(
+            "tlog entry body: DSSE payload hash algorithm is not SHA2_256",
+        ));
+    }
+    let digest = b64(
+        "tlog entry payload hash",
+        string(spec, &["payloadHash", "digest"])?,
+    )?;
+    if digest != sha256(&env.payload) {
+        return Err(invalid(
+            "tlog entry body: DSSE payload hash does not match the bundle",
+        ));
+    }
+    let sigs = field(spec, &["signatures"])?
+        .as_array()
+        .ok_or_else(|| malformed("tlog entry body: dsseV002.signatures is not a list"))?;
+    if sigs.len() != env.signatures.len() {
+        return Err(invalid(
+            "tlog entry body: number of DSSE signatures differs from the bundle's",
+        ));
+    }
+    let mut logged = sigs
+        .iter()
+        .map(|s| {
+            if verifier_der(field(s, &["verifier"])?)? != signer {
+                return Err(invalid(
+                    "tlog entry body: DSSE verifier differs from the bundle's certificate or key",
+                ));
+            }
+            b64("tlog entry signature", string(s, &["content"])?)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut bundle: Vec<&[u8]> = env.signatures.iter().map(|s| s.sig.as_slice()).collect();
+    logged.sort();
+    bundle.sort();
+    if !logged.iter().map(Vec::as_slice).eq(bundle) {
+        return Err(invalid(
+            "tlog entry body: DSSE signature differs from the bundle's",
+        ));
+    }
+    Ok(())
+}
+
+/// `intoto` 0.0.1 (cosign before v2): Rekor recorded `content.hash`, the SHA-256 of the envelope's
+/// JSON exactly as the client submitted it, `content.payloadHash`, the payload's SHA-256, and
+/// `publicKey`, the certificate or key that verified the envelope (base64 PEM); not the
+/// signature, which only the envelope's bytes bind. So:
+///
+/// - with those bytes ([`DsseEnvelope::raw`], kept from a cosign attestation layer), they must
+///   be this very envelope (parsed: the same payload, payload type, signatures and key IDs) and
+///   hash to `content.hash`;
+/// - without them (a plain Sigstore bundle), the envelope is serialised as cosign and Rekor's Go
+///   clients submitted it ([`go_envelope_json`]) and that must hash to `content.hash`. An
+///   envelope that was submitted in another form cannot be bound without its bytes and is
+///   refused, saying so: the hash is never left unchecked.
+///
+/// Then the payload hash, and the public key: the signer.
+fn check_intoto_v001(body: &Value, env: &DsseEnvelope, signer: &[u8]) -> Result<(), Error> {
+    let hash = ["spec", "content", "hash"];
+    if string(body, &[&hash[..], &["algorithm"]].concat())? != "sha256" {
+        return Err(unsupported(
+            "tlog entry body: DSSE envelope hash is not sha256",
+        ));
+    }
+    let logged = string(body, &[&hash[..], &["value"]].concat())?;
+    match &env.raw {
+        Some(raw) => {
+            let parsed = parse_dsse_json(raw)?;
+            if parsed.payload != env.payload
+                || parsed.payload_type != env.payload_type
+                || parsed.signatures != env.signatures
+            {
+                return Err(invalid(
+                    "DSSE envelope: its raw bytes (rawEnvelope) are another envelope than the bundle's",
+                ));
+            }
+            if hex(&sha256(raw)) != logged {
+                return Err(invalid(
+                    "tlog entry body: DSSE envelope hash does not match the envelope's bytes",
+                ));
+            }
+        }
+        None => {
+            if hex(&sha256(&go_envelope_json(env))) != logged {
+                return Err(invalid(
+                    "tlog entry body: DSSE envelope hash does not match the bundle's envelope: an intoto 0.0.1 \
+                     entry records the hash of the envelope's bytes as submitted, which the bundle does not \
+                     carry (no dsseEnvelope.rawEnvelope), and the envelope serialised as cosign submitted it \
+                     does not have that hash",
+                ));
+            }
+        }
+    }
+    check_sha256(
+        "DSSE payload",
+        body,
+        &["spec", "content", "payloadHash"],
+        &sha256(&env.payload),
+    )?;
+    check_pem_signer(
+        "tlog entry public key",
+        string(body, &["spec", "publicKey"])?,
+        signer,
+    )
+}
+
+/// A DSSE envelope as cosign (before v2) and Rekor's Go clients submitted it to an `intoto`
+/// 0.0.1 entry: Go's `encoding/json` of the envelope, members in the order `payloadType`,
+/// `payload`, `signatures` (each `keyid`, then `sig`), standard base64, no spaces.
+fn go_envelope_json(env: &DsseEnvelope) -> Vec<u8> {
+    let signatures = env
+        .signatures
+        .iter()
+        .map(|s| {
+            format!(
+                r#"{{"keyid":{},"sig":"{}"}}"#,
+                go_json_string(&s.keyid),
+                b64_encode(&s.sig)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    format!(
+        r#"{{"payloadType":{},"payload":"{}","signatures":[{signatures}]}}"#,
+        go_json_string(&env.payload_type),
+        b64_encode(&env.payload)
+    )
+    .into_bytes()
+}
+
+/// A JSON string as Go's `encoding/json` writes it (before Go 1.22): `"` and `\` escaped, `\n`,
+/// `\r`, `\t`, every other control character and the HTML-sensitive `<`, `>`, `&`, U+2028 and
+/// U+2029 as `\u00xx`.
+fn go_json_string(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c < ' ' || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A certificate or key recorded as base64 PEM: its first PEM block must be `signer` (DER).
+fn check_pem_signer(what: &str, b64_pem: &str, signer: &[u8]) -> Result<(), Error> {
+    if pem_der(what, b64_pem)? != signer {
+        return Err(invalid(
+            "tlog entry body: certificate or key differs from the bundle's",
+        ));
+    }
+    Ok(())
+}
+
 fn check_signatures(
-    env: &super::bundle::DsseEnvelope,
+    env: &DsseEnvelope,
     logged: &[Value],
     signer: &[u8],
     read: impl Fn(&Value) -> Result<(Vec<u8>, String), Error>,
