@@ -554,3 +554,345 @@ fn check_signatures(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sigstore::bundle::DsseSignature;
+    use serde_json::json;
+
+    const SIGNER: &[u8] = b"the signer's certificate (DER)";
+    const OTHER: &[u8] = b"another certificate (DER)";
+    const PAYLOAD: &[u8] = br#"{"_type":"https://in-toto.io/Statement/v1"}"#;
+    const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+    /// A certificate as Rekor v1 records it: base64 of its PEM.
+    fn pem_b64(der: &[u8]) -> String {
+        b64_encode(pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())).as_bytes())
+    }
+
+    fn envelope(sigs: &[&[u8]]) -> DsseEnvelope {
+        DsseEnvelope {
+            payload: PAYLOAD.to_vec(),
+            payload_type: IN_TOTO.to_string(),
+            signatures: sigs
+                .iter()
+                .map(|s| DsseSignature {
+                    sig: s.to_vec(),
+                    keyid: String::new(),
+                })
+                .collect(),
+            raw: None,
+        }
+    }
+
+    /// The envelope's JSON as cosign submitted it, written out by hand.
+    fn cosign_json(sig: &[u8]) -> Vec<u8> {
+        format!(
+            r#"{{"payloadType":"{IN_TOTO}","payload":"{}","signatures":[{{"keyid":"","sig":"{}"}}]}}"#,
+            b64_encode(PAYLOAD),
+            b64_encode(sig)
+        )
+        .into_bytes()
+    }
+
+    fn entry(kind: &str, version: &str, body: &Value) -> TlogEntry {
+        TlogEntry {
+            log_index: 1,
+            log_id: vec![0; 32],
+            kind: kind.to_string(),
+            version: version.to_string(),
+            integrated_time: 1_700_000_000,
+            signed_entry_timestamp: None,
+            inclusion_proof: None,
+            canonicalized_body: body.to_string().into_bytes(),
+        }
+    }
+
+    fn intoto_v001(envelope_bytes: &[u8], payload: &[u8], signer: &[u8]) -> Value {
+        json!({
+            "apiVersion": "0.0.1",
+            "kind": "intoto",
+            "spec": {
+                "content": {
+                    "hash": {"algorithm": "sha256", "value": hex(&sha256(envelope_bytes))},
+                    "payloadHash": {"algorithm": "sha256", "value": hex(&sha256(payload))},
+                },
+                "publicKey": pem_b64(signer),
+            },
+        })
+    }
+
+    fn check(kind: &str, version: &str, body: &Value, content: &Content) -> Result<(), Error> {
+        check_body(&entry(kind, version, body), content, SIGNER, &[0; 32])
+    }
+
+    fn message(result: Result<(), Error>) -> String {
+        match result {
+            Ok(()) => "verified".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn intoto_0_0_1_binds_the_envelope_bytes_the_payload_and_the_signer() {
+        let raw = cosign_json(b"signature");
+        let with_raw = Content::Dsse(DsseEnvelope {
+            raw: Some(raw.clone()),
+            ..envelope(&[b"signature"])
+        });
+        let without_raw = Content::Dsse(envelope(&[b"signature"]));
+        let body = intoto_v001(&raw, PAYLOAD, SIGNER);
+        check("intoto", "0.0.1", &body, &with_raw).unwrap();
+        // Without the raw bytes, the envelope in cosign's form has the logged hash.
+        assert_eq!(go_envelope_json(&envelope(&[b"signature"])), raw);
+        check("intoto", "0.0.1", &body, &without_raw).unwrap();
+
+        // The hash of other bytes: of another envelope, or of this one written otherwise.
+        let spaced = String::from_utf8(raw.clone())
+            .unwrap()
+            .replace(r#"","payload":"#, r#"", "payload":"#)
+            .into_bytes();
+        for logged in [cosign_json(b"another signature"), spaced.clone()] {
+            let body = intoto_v001(&logged, PAYLOAD, SIGNER);
+            assert_eq!(
+                message(check("intoto", "0.0.1", &body, &with_raw)),
+                "invalid: tlog entry body: DSSE envelope hash does not match the envelope's bytes"
+            );
+            assert!(
+                message(check("intoto", "0.0.1", &body, &without_raw)).contains(
+                    "the envelope serialised as cosign submitted it does not have that hash"
+                )
+            );
+        }
+        // Those other bytes verify as the raw envelope they are: the same envelope.
+        let spaced_raw = Content::Dsse(DsseEnvelope {
+            raw: Some(spaced.clone()),
+            ..envelope(&[b"signature"])
+        });
+        check(
+            "intoto",
+            "0.0.1",
+            &intoto_v001(&spaced, PAYLOAD, SIGNER),
+            &spaced_raw,
+        )
+        .unwrap();
+
+        // Raw bytes of another envelope (another signature, another key ID).
+        for other in [
+            cosign_json(b"another signature"),
+            String::from_utf8(raw.clone())
+                .unwrap()
+                .replace(r#""keyid":"""#, r#""keyid":"k""#)
+                .into_bytes(),
+        ] {
+            let content = Content::Dsse(DsseEnvelope {
+                raw: Some(other.clone()),
+                ..envelope(&[b"signature"])
+            });
+            let body = intoto_v001(&other, PAYLOAD, SIGNER);
+            assert_eq!(
+                message(check("intoto", "0.0.1", &body, &content)),
+                "invalid: DSSE envelope: its raw bytes (rawEnvelope) are another envelope than the bundle's"
+            );
+        }
+        // Raw bytes that are not a DSSE envelope.
+        let content = Content::Dsse(DsseEnvelope {
+            raw: Some(b"not JSON".to_vec()),
+            ..envelope(&[b"signature"])
+        });
+        let body = intoto_v001(b"not JSON", PAYLOAD, SIGNER);
+        assert!(matches!(
+            check("intoto", "0.0.1", &body, &content),
+            Err(Error::Malformed(_))
+        ));
+
+        // The payload hash, the signer.
+        let body = intoto_v001(&raw, b"another payload", SIGNER);
+        assert_eq!(
+            message(check("intoto", "0.0.1", &body, &with_raw)),
+            "invalid: tlog entry body: DSSE payload hash does not match the bundle"
+        );
+        let body = intoto_v001(&raw, PAYLOAD, OTHER);
+        assert_eq!(
+            message(check("intoto", "0.0.1", &body, &with_raw)),
+            "invalid: tlog entry body: certificate or key differs from the bundle's"
+        );
+
+        // Another hash algorithm; a missing field; a message signature.
+        let mut body = intoto_v001(&raw, PAYLOAD, SIGNER);
+        body["spec"]["content"]["hash"]["algorithm"] = "sha512".into();
+        assert!(matches!(
+            check("intoto", "0.0.1", &body, &with_raw),
+            Err(Error::Unsupported(_))
+        ));
+        let mut body = intoto_v001(&raw, PAYLOAD, SIGNER);
+        body["spec"]["content"]
+            .as_object_mut()
+            .unwrap()
+            .remove("hash");
+        assert!(matches!(
+            check("intoto", "0.0.1", &body, &with_raw),
+            Err(Error::Malformed(_))
+        ));
+        let signature = Content::MessageSignature {
+            digest: None,
+            signature: b"signature".to_vec(),
+        };
+        assert_eq!(
+            message(check(
+                "intoto",
+                "0.0.1",
+                &intoto_v001(&raw, PAYLOAD, SIGNER),
+                &signature
+            )),
+            "invalid: tlog entry: a intoto 0.0.1 entry does not match the bundle's content type"
+        );
+    }
+
+    #[test]
+    fn json_strings_are_written_as_go_writes_them() {
+        assert_eq!(
+            go_json_string("a\"b\\c\n\r\t<>&\u{1}\u{1f}\u{2028}\u{2029}é/+"),
+            r#""a\"b\\c\n\r\t\u003c\u003e\u0026\u0001\u001f\u2028\u2029é/+""#
+        );
+    }
+
+    fn dsse_v002(payload: &[u8], sigs: &[(&[u8], &[u8])]) -> Value {
+        json!({
+            "apiVersion": "0.0.2",
+            "kind": "dsse",
+            "spec": {"dsseV002": {
+                "payloadHash": {"algorithm": "SHA2_256", "digest": b64_encode(&sha256(payload))},
+                "signatures": sigs.iter().map(|(sig, der)| json!({
+                    "content": b64_encode(sig),
+                    "verifier": {"x509Certificate": {"rawBytes": b64_encode(der)}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"},
+                })).collect::<Vec<_>>(),
+            }},
+        })
+    }
+
+    #[test]
+    fn dsse_0_0_2_binds_the_payload_and_each_signature_with_the_signer() {
+        let one = Content::Dsse(envelope(&[b"sig 1"]));
+        check(
+            "dsse",
+            "0.0.2",
+            &dsse_v002(PAYLOAD, &[(b"sig 1", SIGNER)]),
+            &one,
+        )
+        .unwrap();
+        // Rekor v2 lists the signatures in no particular order.
+        let two = Content::Dsse(envelope(&[b"sig 1", b"sig 2"]));
+        for sigs in [
+            [(&b"sig 1"[..], SIGNER), (b"sig 2", SIGNER)],
+            [(b"sig 2", SIGNER), (b"sig 1", SIGNER)],
+        ] {
+            check("dsse", "0.0.2", &dsse_v002(PAYLOAD, &sigs), &two).unwrap();
+        }
+        let cases: [(Value, &str); 5] = [
+            (
+                dsse_v002(b"another payload", &[(b"sig 1", SIGNER)]),
+                "invalid: tlog entry body: DSSE payload hash does not match the bundle",
+            ),
+            (
+                dsse_v002(PAYLOAD, &[(b"sig 2", SIGNER)]),
+                "invalid: tlog entry body: DSSE signature differs from the bundle's",
+            ),
+            (
+                dsse_v002(PAYLOAD, &[(b"sig 1", OTHER)]),
+                "invalid: tlog entry body: DSSE verifier differs from the bundle's certificate or key",
+            ),
+            (
+                dsse_v002(PAYLOAD, &[(b"sig 1", SIGNER), (b"sig 1", SIGNER)]),
+                "invalid: tlog entry body: number of DSSE signatures differs from the bundle's",
+            ),
+            (
+                json!({"apiVersion": "0.0.2", "kind": "dsse", "spec": {"dsseV002": {
+                    "payloadHash": {"algorithm": "SHA2_256", "digest": b64_encode(&sha256(PAYLOAD))},
+                    "signatures": [{"content": b64_encode(b"sig 1"), "verifier": {"publicKey": {"rawBytes": b64_encode(SIGNER)}}}],
+                }}}),
+                "verified",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(message(check("dsse", "0.0.2", &body, &one)), want, "{body}");
+        }
+        // Two signatures logged for two in the envelope, but one of them twice.
+        let body = dsse_v002(PAYLOAD, &[(b"sig 1", SIGNER), (b"sig 1", SIGNER)]);
+        assert_eq!(
+            message(check("dsse", "0.0.2", &body, &two)),
+            "invalid: tlog entry body: DSSE signature differs from the bundle's"
+        );
+        // A dsse 0.0.1 body is not read as 0.0.2, nor the other way round.
+        let mut body = dsse_v002(PAYLOAD, &[(b"sig 1", SIGNER)]);
+        body["apiVersion"] = "0.0.1".into();
+        assert!(check("dsse", "0.0.1", &body, &one).is_err());
+    }
+
+    fn intoto_v002(payload_type: &str, sig: &[u8], signer: &[u8]) -> Value {
+        json!({
+            "apiVersion": "0.0.2",
+            "kind": "intoto",
+            "spec": {"content": {
+                "envelope": {
+                    "payloadType": payload_type,
+                    // Base64 twice, as intoto 0.0.2 stores signatures.
+                    "signatures": [{"keyid": "", "sig": b64_encode(b64_encode(sig).as_bytes()), "publicKey": pem_b64(signer)}],
+                },
+                "hash": {"algorithm": "sha256", "value": hex(&sha256(b"the envelope as the client sent it"))},
+                "payloadHash": {"algorithm": "sha256", "value": hex(&sha256(PAYLOAD))},
+            }},
+        })
+    }
+
+    #[test]
+    fn intoto_0_0_2_binds_the_payload_its_type_and_each_signature_with_its_key() {
+        let content = Content::Dsse(envelope(&[b"signature"]));
+        // Its content hash, the client's, is not checked (see check_body).
+        check(
+            "intoto",
+            "0.0.2",
+            &intoto_v002(IN_TOTO, b"signature", SIGNER),
+            &content,
+        )
+        .unwrap();
+        let mut other_payload = intoto_v002(IN_TOTO, b"signature", SIGNER);
+        other_payload["spec"]["content"]["payloadHash"]["value"] =
+            hex(&sha256(b"another payload")).into();
+        let cases = [
+            (
+                other_payload,
+                "invalid: tlog entry body: DSSE payload hash does not match the bundle",
+            ),
+            (
+                intoto_v002("text/plain", b"signature", SIGNER),
+                "invalid: tlog entry body: DSSE payload type differs from the bundle's",
+            ),
+            (
+                intoto_v002(IN_TOTO, b"another signature", SIGNER),
+                "invalid: tlog entry body: DSSE signature differs from the bundle's",
+            ),
+            (
+                intoto_v002(IN_TOTO, b"signature", OTHER),
+                "invalid: tlog entry body: DSSE verifier differs from the bundle's certificate or key",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(message(check("intoto", "0.0.2", &body, &content)), want);
+        }
+    }
+
+    #[test]
+    fn other_kinds_and_versions_are_unsupported() {
+        let content = Content::Dsse(envelope(&[b"signature"]));
+        for (kind, version) in [("intoto", "0.0.3"), ("dsse", "0.0.3"), ("rekord", "0.0.1")] {
+            assert!(!supported(kind, version));
+            let body = json!({"apiVersion": version, "kind": kind, "spec": {}});
+            assert_eq!(
+                message(check(kind, version, &body, &content)),
+                format!("unsupported: tlog entry kind {kind} {version}")
+            );
+        }
+    }
+}
