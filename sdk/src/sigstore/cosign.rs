@@ -193,8 +193,10 @@ pub fn attestation_bundle(
         "payloadType": env.payload_type,
         "signatures": signatures,
     });
-    if let (true, Some(members)) = (logs_envelope_bytes, dsse_envelope.as_object_mut()) {
-        members.insert("rawEnvelope".to_string(), b64_encode(envelope).into());
+    if logs_envelope_bytes {
+        if let Some(members) = dsse_envelope.as_object_mut() {
+            members.insert("rawEnvelope".to_string(), b64_encode(envelope).into());
+        }
     }
     Ok(json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
