@@ -8,6 +8,8 @@
 
 #[path = "common/cosign_layout.rs"]
 mod layout;
+#[path = "common/test_log.rs"]
+mod test_log;
 
 use base64::Engine as _;
 use custody_sdk::sigstore::{
@@ -25,18 +27,35 @@ fn signer(version: &str) -> String {
     format!("{GENERATOR_WORKFLOW}@refs/tags/{version}")
 }
 
-/// Each version's layout and the bundle JSON of its (only) attestation layer.
-fn each_version() -> Vec<(&'static str, CosignLayout, Value)> {
+/// slsa-github-generator v1.9.0, whose attestation cosign (before v2) logged as an `intoto` 0.0.1
+/// entry; the later versions' entries are `dsse` 0.0.1. Not in the shared
+/// `SLSA_GITHUB_GENERATOR_VERSIONS` (which the host tests read too): added here.
+const INTOTO_V001: &str = "v1.9.0";
+
+/// Every version of the test data.
+fn versions() -> impl Iterator<Item = &'static str> {
     layout::SLSA_GITHUB_GENERATOR_VERSIONS
         .into_iter()
-        .map(|version| {
-            let dir = slsa_github_generator_layout(version);
-            let layout = read_cosign_layout(&dir);
-            assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
-            assert_eq!(layout.attestations.len(), 1, "{version}");
-            let layer = &layout.attestations[0];
-            let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
-            (version, layout, json)
+        .chain([INTOTO_V001])
+}
+
+/// A version's layout and the bundle JSON of its (only) attestation layer.
+fn version(version: &'static str) -> (CosignLayout, Value) {
+    let dir = slsa_github_generator_layout(version);
+    let layout = read_cosign_layout(&dir);
+    assert_eq!(layout.image_digest, digest_beside(&dir), "{version}");
+    assert_eq!(layout.attestations.len(), 1, "{version}");
+    let layer = &layout.attestations[0];
+    let json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
+    (layout, json)
+}
+
+/// Each version's layout and the bundle JSON of its (only) attestation layer.
+fn each_version() -> Vec<(&'static str, CosignLayout, Value)> {
+    versions()
+        .map(|v| {
+            let (layout, json) = version(v);
+            (v, layout, json)
         })
         .collect()
 }
@@ -86,8 +105,20 @@ fn attestation_layers_convert_to_v0_1_bundles() {
         );
         let entry = &json["verificationMaterial"]["tlogEntries"][0];
         assert!(entry["logIndex"].is_string() && entry["integratedTime"].is_string());
-        assert_eq!(entry["kindVersion"]["kind"], "dsse", "{version}");
+        // cosign before v2 logged an `intoto` 0.0.1 entry, which binds the envelope by the hash
+        // of its bytes: the bundle keeps them (the layer blob) as `rawEnvelope`, ours.
+        let (kind, raw) = if version == INTOTO_V001 {
+            ("intoto", Some(b64_encode(&layer.envelope)))
+        } else {
+            ("dsse", None)
+        };
+        assert_eq!(entry["kindVersion"]["kind"], kind, "{version}");
         assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{version}");
+        assert_eq!(
+            json["dsseEnvelope"]["rawEnvelope"].as_str(),
+            raw.as_deref(),
+            "{version}"
+        );
         // The log ID: the public-good Rekor's key ID, hex in cosign's annotation.
         assert_eq!(
             entry["logId"]["keyId"],
@@ -105,6 +136,7 @@ fn attestation_layers_convert_to_v0_1_bundles() {
         };
         assert_eq!(envelope.payload_type, "application/vnd.in-toto+json");
         assert_eq!(envelope.signatures.len(), 1);
+        assert_eq!(envelope.raw.is_some(), version == INTOTO_V001, "{version}");
     }
 }
 
@@ -360,5 +392,230 @@ fn a_layer_without_certificate_is_key_signed() {
         annotations.remove("dev.sigstore.cosign/bundle");
         let err = attestation_bundle(&layer.envelope, &annotations).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{version}: {err}");
+    }
+}
+
+/// Regression: v1.9.0's provenance, logged as `intoto` 0.0.1, was refused as unsupported.
+#[test]
+fn an_intoto_0_0_1_attestation_verifies() {
+    let (layout, json) = version(INTOTO_V001);
+    let entry = &json["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"]["kind"], "intoto");
+    assert_eq!(entry["kindVersion"]["version"], "0.0.1");
+    let verified = check(
+        &json,
+        layout.image_sha256(),
+        &Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001)),
+    )
+    .unwrap();
+    let id = verified.identity.unwrap();
+    assert_eq!(id.issuer.as_deref(), Some(GITHUB_ISSUER));
+    assert_eq!(id.sans, [signer(INTOTO_V001)]);
+    assert_eq!(
+        verified.signing_time.secs,
+        parse(&json).tlog_entries[0].integrated_time
+    );
+}
+
+/// The `intoto` 0.0.1 entry recorded no signature, only hashes: the envelope's bytes bind it.
+/// Without the bytes (a plain bundle), the envelope as cosign serialised it has the same hash.
+#[test]
+fn an_intoto_0_0_1_bundle_without_its_raw_envelope_verifies_in_cosign_form() {
+    let (layout, mut json) = version(INTOTO_V001);
+    let members = json["dsseEnvelope"].as_object_mut().unwrap();
+    assert!(members.remove("rawEnvelope").is_some());
+    let bundle = parse(&json);
+    let Content::Dsse(envelope) = &bundle.content else {
+        panic!("not DSSE");
+    };
+    assert_eq!(envelope.raw, None);
+    check(
+        &json,
+        layout.image_sha256(),
+        &Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001)),
+    )
+    .unwrap();
+}
+
+/// The layer blob (the envelope as logged) tampered with, then converted: what cannot keep the
+/// signature valid is refused by it; what can (the same signature malleated, the same envelope in
+/// other bytes) is refused by the entry's envelope hash, under the real log's valid signed entry
+/// timestamp.
+#[test]
+fn intoto_0_0_1_tampered_envelope_bytes_are_refused() {
+    let (layout, _) = version(INTOTO_V001);
+    let digest = layout.image_sha256();
+    let policy = Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001));
+    let layer = &layout.attestations[0];
+    let blob = String::from_utf8(layer.envelope.clone()).unwrap();
+    let envelope: Value = serde_json::from_str(&blob).unwrap();
+    let payload = envelope["payload"].as_str().unwrap();
+    let sig = envelope["signatures"][0]["sig"].as_str().unwrap();
+    let converted = |from: &str, to: &str| {
+        assert_eq!(blob.matches(from).count(), 1, "{from}");
+        attestation_bundle(blob.replace(from, to).as_bytes(), &layer.annotations).unwrap()
+    };
+    let refused = |json: &Value, message: &str| {
+        let err = check(json, digest, &policy).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        assert!(err.to_string().contains(message), "{err}");
+    };
+
+    // A byte of the in-toto statement (inside the predicate, so that it stays JSON).
+    let mut bytes = b64(payload);
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    let json = converted(payload, &b64_encode(&bytes));
+    refused(&json, "DSSE signature does not verify");
+    // The payload type.
+    let json = converted(
+        r#""payloadType":"application/vnd.in-toto+json""#,
+        r#""payloadType":"application/vnd.in-toto+jsom""#,
+    );
+    refused(&json, "DSSE signature does not verify");
+    // A byte of the signature.
+    let mut bytes = b64(sig);
+    let at = bytes.len() - 3;
+    bytes[at] ^= 1;
+    let json = converted(sig, &b64_encode(&bytes));
+    refused(&json, "DSSE signature does not verify");
+
+    // The signature malleated (s to n - s): it still verifies, but it is not what was logged.
+    let json = converted(sig, &b64_encode(&test_log::malleate(&b64(sig))));
+    refused(
+        &json,
+        "DSSE envelope hash does not match the envelope's bytes",
+    );
+    // The same, without the raw envelope: the envelope in cosign's form is not what was logged.
+    let mut plain = json.clone();
+    plain["dsseEnvelope"]
+        .as_object_mut()
+        .unwrap()
+        .remove("rawEnvelope");
+    refused(
+        &plain,
+        "an intoto 0.0.1 entry records the hash of the envelope's bytes as submitted",
+    );
+    // The same envelope in other bytes (a space): not the bytes logged either.
+    let json = converted(r#"","payload":""#, r#"", "payload":""#);
+    refused(
+        &json,
+        "DSSE envelope hash does not match the envelope's bytes",
+    );
+}
+
+/// The bundle's raw envelope must be its DSSE envelope: another one's bytes are refused even
+/// when they hash right, and so is a difference the signature does not cover (a key ID).
+#[test]
+fn intoto_0_0_1_raw_envelope_must_be_the_bundles_envelope() {
+    let (layout, json) = version(INTOTO_V001);
+    let digest = layout.image_sha256();
+    let policy = Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001));
+    let (other, _) = version("v1.10.0");
+
+    let mut tampered = json.clone();
+    tampered["dsseEnvelope"]["rawEnvelope"] = b64_encode(&other.attestations[0].envelope).into();
+    let err = check(&tampered, digest, &policy).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("its raw bytes (rawEnvelope) are another envelope than the bundle's"),
+        "{err}"
+    );
+
+    let mut tampered = json.clone();
+    tampered["dsseEnvelope"]["signatures"][0]["keyid"] = "another key".into();
+    let err = check(&tampered, digest, &policy).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("its raw bytes (rawEnvelope) are another envelope than the bundle's"),
+        "{err}"
+    );
+}
+
+/// The v1.9.0 bundle with its entry's body changed by `alter`, and the same entry logged again
+/// by a private log (`log`).
+fn intoto_relogged(log: &test_log::Key, alter: impl Fn(&mut Value)) -> (Value, Value) {
+    let (_, json) = version(INTOTO_V001);
+    let entry = &json["verificationMaterial"]["tlogEntries"][0];
+    let mut body: Value =
+        serde_json::from_slice(&b64(entry["canonicalizedBody"].as_str().unwrap())).unwrap();
+    alter(&mut body);
+    let body = body.to_string().into_bytes();
+    let mut real = json.clone();
+    real["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"] = b64_encode(&body).into();
+    let integrated_time = entry["integratedTime"].as_str().unwrap().parse().unwrap();
+    let mut relogged = json.clone();
+    relogged["verificationMaterial"]["tlogEntries"][0] =
+        test_log::tlog_entry(log, ("intoto", "0.0.1"), &body, integrated_time, false);
+    (real, relogged)
+}
+
+/// The entry's content hash, payload hash and public key are each bound to the bundle: altered,
+/// the real log's signed entry timestamp no longer verifies, and logged again by a private log
+/// (whose timestamp verifies), the body's check refuses it.
+#[test]
+fn intoto_0_0_1_entry_body_is_bound_to_the_envelope_and_signer() {
+    let (layout, _) = version(INTOTO_V001);
+    let digest = layout.image_sha256();
+    let policy = Policy::identity(GITHUB_ISSUER, signer(INTOTO_V001));
+    let log = test_log::Key::new("private rekor");
+    let private_root = test_log::public_good_with(&log);
+    let public_good = TrustedRoot::public_good().unwrap();
+    let verify_with = |json: &Value, root: &TrustedRoot| {
+        verify(
+            &parse(json),
+            Artifact::Sha256(digest),
+            &policy,
+            root,
+            Some(now()),
+        )
+    };
+
+    // Unaltered, logged again: it verifies, at the same time.
+    let (_, relogged) = intoto_relogged(&log, |_| {});
+    let verified = verify_with(&relogged, &private_root).unwrap();
+    assert_eq!(
+        verified.signing_time.secs,
+        parse(&relogged).tlog_entries[0].integrated_time
+    );
+
+    let flip_hex = |v: &mut Value| {
+        let mut text = v.as_str().unwrap().to_string();
+        let last = if text.ends_with('0') { "1" } else { "0" };
+        text.replace_range(text.len() - 1.., last);
+        *v = text.into();
+    };
+    let (v1_10, _) = version("v1.10.0");
+    let other_certificate =
+        b64_encode(v1_10.attestations[0].annotations["dev.sigstore.cosign/certificate"].as_bytes());
+    type Alter<'a> = Box<dyn Fn(&mut Value) + 'a>;
+    let cases: [(&str, Alter, &str); 3] = [
+        (
+            "content hash",
+            Box::new(|body| flip_hex(&mut body["spec"]["content"]["hash"]["value"])),
+            "DSSE envelope hash does not match the envelope's bytes",
+        ),
+        (
+            "payload hash",
+            Box::new(|body| flip_hex(&mut body["spec"]["content"]["payloadHash"]["value"])),
+            "DSSE payload hash does not match the bundle",
+        ),
+        (
+            "public key",
+            Box::new(|body| body["spec"]["publicKey"] = other_certificate.clone().into()),
+            "certificate or key differs from the bundle's",
+        ),
+    ];
+    for (what, alter, message) in cases {
+        let (real, relogged) = intoto_relogged(&log, alter);
+        let err = verify_with(&real, &public_good).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("signed entry timestamp does not verify"),
+            "{what}: {err}"
+        );
+        let err = verify_with(&relogged, &private_root).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{what}: {err}");
+        assert!(err.to_string().contains(message), "{what}: {err}");
     }
 }

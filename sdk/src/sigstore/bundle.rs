@@ -40,6 +40,14 @@ pub struct DsseEnvelope {
     pub payload: Vec<u8>,
     pub payload_type: String,
     pub signatures: Vec<DsseSignature>,
+    /// The envelope's JSON exactly as it was submitted to the log, when known: a Rekor `intoto`
+    /// 0.0.1 entry records only the SHA-256 of these bytes (and of the payload), so they are what
+    /// binds the entry to this envelope. A cosign attestation layer's blob is that JSON, and
+    /// [`cosign::attestation_bundle`](super::cosign::attestation_bundle) keeps it in the bundle
+    /// as `dsseEnvelope.rawEnvelope` (base64), a member of ours that is not in the Sigstore
+    /// bundle format. The verifier checks that it is this same envelope (payload, payload type,
+    /// signatures and key IDs) before it trusts its hash.
+    pub raw: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +232,8 @@ struct RawDigest {
     digest: String,
 }
 
+/// A DSSE envelope's JSON: the bundle's `dsseEnvelope` (protobuf-JSON), or the DSSE JSON format
+/// itself (the same members).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawEnvelope {
@@ -231,6 +241,43 @@ struct RawEnvelope {
     payload_type: String,
     #[serde(default)]
     signatures: Vec<RawDsseSig>,
+    /// Ours, not the bundle format's: see [`DsseEnvelope::raw`].
+    raw_envelope: Option<String>,
+}
+
+impl RawEnvelope {
+    fn parse(self, what: &str) -> Result<DsseEnvelope, Error> {
+        Ok(DsseEnvelope {
+            payload: b64(&format!("{what}.payload"), &self.payload)?,
+            payload_type: self.payload_type,
+            signatures: self
+                .signatures
+                .iter()
+                .map(|s| {
+                    Ok(DsseSignature {
+                        sig: b64(&format!("{what}.signatures"), &s.sig)?,
+                        keyid: s.keyid.clone(),
+                    })
+                })
+                .collect::<Result<_, Error>>()?,
+            raw: self
+                .raw_envelope
+                .map(|r| b64(&format!("{what}.rawEnvelope"), &r))
+                .transpose()?,
+        })
+    }
+}
+
+/// Parses a DSSE envelope's JSON (`{"payloadType", "payload", "signatures": [{"keyid", "sig"}]}`,
+/// base64 standard), as logged in an `intoto` 0.0.1 entry. A `rawEnvelope` member in it is
+/// refused: the bytes are the raw envelope.
+pub(crate) fn parse_dsse_json(json: &[u8]) -> Result<DsseEnvelope, Error> {
+    let raw: RawEnvelope =
+        serde_json::from_slice(json).map_err(|e| malformed(format!("DSSE envelope: {e}")))?;
+    if raw.raw_envelope.is_some() {
+        return Err(malformed("DSSE envelope: has a rawEnvelope member"));
+    }
+    raw.parse("DSSE envelope")
 }
 
 #[derive(Deserialize)]
@@ -347,20 +394,7 @@ impl Bundle {
                     .transpose()?,
                 signature: b64("bundle messageSignature.signature", &m.signature)?,
             },
-            (None, Some(env)) => Content::Dsse(DsseEnvelope {
-                payload: b64("bundle dsseEnvelope.payload", &env.payload)?,
-                payload_type: env.payload_type,
-                signatures: env
-                    .signatures
-                    .iter()
-                    .map(|s| {
-                        Ok(DsseSignature {
-                            sig: b64("bundle DSSE signature", &s.sig)?,
-                            keyid: s.keyid.clone(),
-                        })
-                    })
-                    .collect::<Result<_, Error>>()?,
-            }),
+            (None, Some(env)) => Content::Dsse(env.parse("bundle dsseEnvelope")?),
             _ => {
                 return Err(malformed(
                     "bundle: needs exactly one of messageSignature, dsseEnvelope",

@@ -14,6 +14,11 @@
 //! entries carry a signed entry timestamp and no inclusion proof, which is what cosign kept), to
 //! be read with [`Bundle::from_json`](super::Bundle::from_json) and checked with
 //! [`verify`](super::verify()).
+//!
+//! cosign before v2 logged attestations as Rekor `intoto` 0.0.1 entries, which record the SHA-256
+//! of the envelope's JSON as submitted, not its signature: for those, the bundle also keeps the
+//! layer blob itself, as `dsseEnvelope.rawEnvelope` (see
+//! [`DsseEnvelope::raw`](super::DsseEnvelope::raw)).
 
 use super::{b64, b64_encode, cert, malformed, unsupported, Error};
 use crate::image::hex_decode;
@@ -86,9 +91,12 @@ struct Rfc3161 {
 ///
 /// The log entry comes from `dev.sigstore.cosign/bundle` (its `kindVersion` read from the entry
 /// body), an RFC 3161 timestamp from `dev.sigstore.cosign/rfc3161timestamp`. A layer with neither
-/// is refused (`Unsupported`): nothing would vouch for the signing time. Nothing is verified here:
-/// malformed input (JSON, base64, PEM, hex) is a `Malformed` error, and the bundle must still be
-/// verified.
+/// is refused (`Unsupported`): nothing would vouch for the signing time. When the entry is an
+/// `intoto` 0.0.1 one, which binds the envelope by the hash of its bytes, the bundle's
+/// `dsseEnvelope` also holds `rawEnvelope`: `envelope`, base64 (a member of ours, not of the
+/// Sigstore bundle format; bundles with other entries are plain Sigstore bundles). Nothing is
+/// verified here: malformed input (JSON, base64, PEM, hex) is a `Malformed` error, and the bundle
+/// must still be verified.
 pub fn attestation_bundle(
     envelope: &[u8],
     annotations: &BTreeMap<String, String>,
@@ -145,6 +153,15 @@ pub fn attestation_bundle(
     if let Some(text) = annotations.get(BUNDLE_ANNOTATION) {
         tlog_entries.push(tlog_entry(text)?);
     }
+    let logs_envelope_bytes = tlog_entries.iter().any(|e| {
+        let kind_version = e.get("kindVersion");
+        let member = |k| {
+            kind_version
+                .and_then(|kv| kv.get(k))
+                .and_then(Value::as_str)
+        };
+        member("kind") == Some("intoto") && member("version") == Some("0.0.1")
+    });
     let mut timestamps = Vec::new();
     if let Some(text) = annotations.get(RFC3161_ANNOTATION) {
         let ts: Rfc3161 = serde_json::from_str(text)
@@ -171,14 +188,20 @@ pub fn attestation_bundle(
         }
     }
 
+    let mut dsse_envelope = json!({
+        "payload": payload,
+        "payloadType": env.payload_type,
+        "signatures": signatures,
+    });
+    if logs_envelope_bytes {
+        if let Some(members) = dsse_envelope.as_object_mut() {
+            members.insert("rawEnvelope".to_string(), b64_encode(envelope).into());
+        }
+    }
     Ok(json!({
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": material,
-        "dsseEnvelope": {
-            "payload": payload,
-            "payloadType": env.payload_type,
-            "signatures": signatures,
-        },
+        "dsseEnvelope": dsse_envelope,
     }))
 }
 

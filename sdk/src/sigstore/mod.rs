@@ -4,7 +4,8 @@
 //!   embedded, [`TrustedRoot::public_good`]);
 //! - [`Bundle`]: Sigstore bundles v0.1, v0.2 and v0.3 (both media type spellings);
 //! - [`cosign::attestation_bundle`]: a cosign attestation layer (tag `sha256-<hex>.att`) as a
-//!   bundle v0.1;
+//!   bundle v0.1 (keeping the layer blob, the envelope's logged bytes, when its Rekor entry is
+//!   an `intoto` 0.0.1 one: [`DsseEnvelope::raw`]);
 //! - [`verify`]: checks a bundle against an [`Artifact`] (its bytes, or only its SHA-256 digest,
 //!   as for a container image), a [`Policy`] (an OIDC identity, issuer and subject each matched
 //!   by a [`Matcher`]: exactly, by prefix or by an anchored regular expression; or a public key)
@@ -18,21 +19,27 @@
 //! envelope whose in-toto statement must name the artifact's digest as a subject; ECDSA P-256
 //! and P-384, RSA PKCS#1 v1.5 for certificate chains, Ed25519 for Rekor v2 checkpoints); RFC 3161
 //! timestamps over the signature (from a timestamp authority of the trusted root); each Rekor
-//! entry: v1 (signed entry timestamp) or v2 (`hashedrekord` 0.0.2, timed by RFC 3161
-//! timestamps), its RFC 6962 inclusion proof and signed checkpoint, and that its body records this
-//! signature, certificate or key, and artifact digest or DSSE envelope (`hashedrekord` 0.0.1,
-//! `dsse` 0.0.1, `intoto` 0.0.2); then the Fulcio certificate chained to a trusted CA and valid at
-//! every verified signing time, and its embedded SCTs (one must verify with a CT log of the
-//! trusted root).
+//! entry: v1 (signed entry timestamp) or v2 (`hashedrekord` 0.0.2 and `dsse` 0.0.2, timed by
+//! RFC 3161 timestamps), its RFC 6962 inclusion proof and signed checkpoint, and that its body
+//! records this signature, certificate or key, and artifact digest or DSSE envelope, as its kind
+//! does: `hashedrekord` 0.0.1 and 0.0.2, `dsse` 0.0.1 and 0.0.2, `intoto` 0.0.2 (payload hash,
+//! payload type, signatures and keys) and `intoto` 0.0.1 (what cosign before v2 logged: the
+//! hashes of the envelope's bytes as submitted and of its payload, and the certificate or key;
+//! the bytes are the bundle's [`DsseEnvelope::raw`] when it has them, else the envelope
+//! serialised as cosign submitted it); then the Fulcio certificate chained to a trusted CA and
+//! valid at every verified signing time, and its embedded SCTs (one must verify with a CT log of
+//! the trusted root).
 //!
-//! Not supported: `dsse` 0.0.2 entries; DSSE payload types other than in-toto; a message
-//! signature checked against a digest alone when the key does not sign a SHA-256 digest (P-384,
-//! Ed25519: [`Error::Unsupported`]); a threshold of several log entries or timestamps (one
-//! verified time is enough; every entry and timestamp present must verify). If the trusted root
-//! has no timestamp authority, RFC 3161 timestamps in a bundle are ignored and the time must come
-//! from a Rekor v1 signed entry timestamp. The in-toto predicate (SLSA provenance...) is not
-//! interpreted here: once verified, the caller reads it from the bundle's [`Content::Dsse`]
-//! envelope.
+//! Not supported: Rekor entry kinds and versions other than those above (`rekord`, `intoto`
+//! 0.0.3...); an `intoto` 0.0.1 entry whose envelope bytes the bundle neither carries nor
+//! reproduces in cosign's form (refused: the envelope hash is never left unchecked); DSSE
+//! payload types other than in-toto; a message signature checked against a digest alone when the
+//! key does not sign a SHA-256 digest (P-384, Ed25519: [`Error::Unsupported`]); a threshold of
+//! several log entries or timestamps (one verified time is enough; every entry and timestamp
+//! present must verify). If the trusted root has no timestamp authority, RFC 3161 timestamps in
+//! a bundle are ignored and the time must come from a Rekor v1 signed entry timestamp. The in-toto
+//! predicate (SLSA provenance...) is not interpreted here: once verified, the caller reads it from
+//! the bundle's [`Content::Dsse`] envelope.
 
 mod bundle;
 mod cert;
