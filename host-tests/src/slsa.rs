@@ -37,7 +37,7 @@ pub const SOURCE_REPOSITORY: &str = "https://github.com/slsa-framework/example-p
 /// One saved image.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    /// The generator version that made it: `v1.10.0`, `v2.1.0`.
+    /// The generator version that made it: `v1.10.0`, `v2.1.0`, `v1.9.0`.
     pub version: &'static str,
     /// The OCI layout directory.
     pub dir: PathBuf,
@@ -125,11 +125,11 @@ pub fn annotation(bundles: &[Value]) -> Value {
     json!({ custody_sdk::attestors::ATTESTATIONS_ANNOTATION: Value::from(bundles.to_vec()).to_string() })
 }
 
-/// Both saved images.
+/// Every saved image: v1.10.0, v2.1.0 and v1.9.0 (an `intoto` 0.0.1 log entry).
 pub fn layouts() -> Vec<Layout> {
     SLSA_GITHUB_GENERATOR_VERSIONS
         .into_iter()
-        .zip(["refs/tags/v13.0.30", "refs/heads/main"])
+        .zip(["refs/tags/v13.0.30", "refs/heads/main", "refs/tags/v13.0.30"])
         .map(|(version, source_ref)| {
             let dir = slsa_github_generator_layout(version);
             Layout {

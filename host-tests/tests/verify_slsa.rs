@@ -212,13 +212,14 @@ fn tampered_attestations_are_denied() {
 
 #[test]
 fn an_attestation_for_another_digest_is_denied() {
-    let [a, b] = <[Layout; 2]>::try_from(layouts()).expect("two layouts");
+    let layouts = layouts();
+    let (a, b) = (&layouts[0], &layouts[1]);
     // b's attestation, filed under a's digest.
     let mut misfiled = b.config_map(NAMESPACE);
     misfiled["metadata"]["name"] = a.config_map(NAMESPACE)["metadata"]["name"].clone();
     for build in BUILDS {
-        let outcome = run(build, &slsa::settings(), &pod(&a), &[misfiled.clone()], &[]);
-        let line = denial(&outcome, &a);
+        let outcome = run(build, &slsa::settings(), &pod(a), &[misfiled.clone()], &[]);
+        let line = denial(&outcome, a);
         assert!(
             line.contains(&format!(
                 "the attestation is for another image: {} is not among its subjects",

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The slsa-github-generator container workflow layouts in `shared/testdata`, by version.
-pub const SLSA_GITHUB_GENERATOR_VERSIONS: [&str; 2] = ["v1.10.0", "v2.1.0"];
+pub const SLSA_GITHUB_GENERATOR_VERSIONS: [&str; 3] = ["v1.10.0", "v2.1.0", "v1.9.0"];
 
 /// The layout directory of one slsa-github-generator version
 /// (`shared/testdata/slsa-github-generator/<version>/container_workflow_dispatch`). Both crates
