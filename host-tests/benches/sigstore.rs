@@ -6,6 +6,10 @@
 //! embedded public-good trusted root and the bundle, verify. `native/verify-only` is the verifier
 //! alone on pre-parsed inputs, to show what the parsing costs.
 //!
+//! `bounds`: the worst case of the per-bundle bounds (the hardening issue): a Rekor v2 bundle
+//! (timed by RFC 3161 timestamps) with its timestamp repeated up to `MAX_TIMESTAMPS`, beside the
+//! bundle as it is, in wasm and natively.
+//!
 //! `cargo bench -p custody-host-tests --bench sigstore` after `make modules`.
 
 use std::hint::black_box;
@@ -14,7 +18,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use custody_host::{Limits, NoCapabilities};
 use custody_host_tests::sigstore_cases::{self, Case};
 use custody_host_tests::{probe_path, sigstore_probe_request, Loaded};
-use custody_sdk::sigstore::{verify, Artifact, Bundle, Policy, TrustedRoot};
+use custody_sdk::sigstore::{verify, Artifact, Bundle, Policy, TrustedRoot, MAX_TIMESTAMPS};
 
 fn warm(c: &mut Criterion) {
     let path = probe_path("sigstore-verify");
@@ -82,5 +86,43 @@ fn warm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, warm);
+/// A bundle carrying up to [`MAX_TIMESTAMPS`] RFC 3161 timestamps: each is verified (its CMS
+/// signature and the TSA's chain), the certificate chain once per distinct time.
+fn bounds(c: &mut Criterion) {
+    let path = probe_path("sigstore-verify");
+    let loaded = Loaded::from_path(&path, Limits::default());
+    let mut instance = loaded.instance(Box::new(NoCapabilities));
+    let now = sigstore_cases::now();
+    let mut group = c.benchmark_group("sigstore-verify/rekor2-timestamps");
+    group.sample_size(20);
+    for n in [1, MAX_TIMESTAMPS] {
+        let mut case =
+            Case::read(&sigstore_cases::suite().join("rekor2-timestamp-with-embedded-cert"));
+        let mut bundle: serde_json::Value = serde_json::from_slice(&case.bundle).expect("bundle");
+        let timestamps =
+            &mut bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+        let one = timestamps[0].clone();
+        *timestamps = serde_json::Value::from(vec![one; n]);
+        case.bundle = serde_json::to_vec(&bundle).expect("JSON");
+        let request = sigstore_probe_request(&case, now);
+        let wasm = instance.call("verify", &request).expect("verify in wasm");
+        let native = sigstore_verify_probe::handle("verify", &request).expect("verify natively");
+        assert_eq!(wasm, native, "wasm and native must answer the same");
+        let answer: serde_json::Value = serde_json::from_slice(&wasm).expect("answer");
+        assert_eq!(answer["ok"], true, "{n} timestamps must verify: {answer}");
+        group.bench_function(format!("{n} timestamps, native (baseline)"), |b| {
+            b.iter(|| sigstore_verify_probe::handle("verify", black_box(&request)).expect("verify"))
+        });
+        group.bench_function(format!("{n} timestamps, wasm"), |b| {
+            b.iter(|| {
+                instance
+                    .call("verify", black_box(&request))
+                    .expect("verify")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, warm, bounds);
 criterion_main!(benches);

@@ -129,7 +129,11 @@ pub fn annotation(bundles: &[Value]) -> Value {
 pub fn layouts() -> Vec<Layout> {
     SLSA_GITHUB_GENERATOR_VERSIONS
         .into_iter()
-        .zip(["refs/tags/v13.0.30", "refs/heads/main", "refs/tags/v13.0.30"])
+        .zip([
+            "refs/tags/v13.0.30",
+            "refs/heads/main",
+            "refs/tags/v13.0.30",
+        ])
         .map(|(version, source_ref)| {
             let dir = slsa_github_generator_layout(version);
             Layout {

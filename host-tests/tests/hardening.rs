@@ -204,21 +204,10 @@ fn many_containers_of_one_image_are_verified_once() {
 fn bundles_cannot_multiply_the_work() {
     let layout = &layouts()[0];
     let real = layout.bundle();
-    let request = |bundles: &[Value]| {
-        let annotations =
-            json!({"custody.dev/attestations": Value::from(bundles.to_vec()).to_string()});
-        pod_request(&vec![layout.image().as_str(); 20], annotations)
-    };
-
-    let mut repeated = real.clone();
-    let entry = repeated["verificationMaterial"]["tlogEntries"][0].clone();
-    repeated["verificationMaterial"]["tlogEntries"] = Value::from(vec![entry; 40]);
-    let within = {
-        let mut b = real.clone();
-        let entry = b["verificationMaterial"]["tlogEntries"][0].clone();
-        b["verificationMaterial"]["tlogEntries"] = Value::from(vec![entry; MAX_TLOG_ENTRIES]);
-        b
-    };
+    let image = layout.image();
+    let request = |bundles: &[Value]| pod_request(&vec![image.as_str(); 20], annotation(bundles));
+    let repeated = with_repeated_log_entry(&real, 40);
+    let within = with_repeated_log_entry(&real, MAX_TLOG_ENTRIES);
     // Five attestors that the one signer satisfies, `count: 1`.
     let mut five = slsa::settings();
     let entry = five["images"][0]["attestors"]["entries"][0].clone();
@@ -237,7 +226,7 @@ fn bundles_cannot_multiply_the_work() {
         let outcome = run(
             build,
             &slsa::settings(),
-            &request(&[repeated.clone()]),
+            &request(std::slice::from_ref(&repeated)),
             &[],
             &[],
         );
@@ -250,7 +239,7 @@ fn bundles_cannot_multiply_the_work() {
         let outcome = run(
             build,
             &slsa::settings(),
-            &request(&[within.clone()]),
+            &request(std::slice::from_ref(&within)),
             &[],
             &[],
         );
