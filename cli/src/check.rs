@@ -15,7 +15,7 @@ use crate::input;
 
 /// Exit status when the inputs could not be read (YAML error, unreadable or invalid module, ...).
 pub const EXIT_INPUT_ERROR: u8 = 2;
-/// Exit status when something was denied, could not be evaluated, or settings were rejected.
+/// Exit status when something was denied or could not be evaluated.
 const EXIT_DENIED: u8 = 1;
 
 /// Check Kubernetes manifests against policies, as if each object were created.
@@ -26,8 +26,9 @@ const EXIT_DENIED: u8 = 1;
 /// and the CREATE operation (a policy without rules gets everything). A denial message with
 /// several lines gives one row per line.
 ///
-/// Exit status: 0 everything allowed; 1 something was denied, could not be evaluated, or a
-/// policy rejected its settings; 2 an input could not be read (YAML error, invalid module, ...).
+/// Exit status: 0 everything allowed; 1 something was denied or could not be evaluated; 2 an
+/// input could not be read (YAML error, invalid module, ...) or a policy rejected its settings
+/// (then nothing is evaluated).
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -73,13 +74,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let host = input::host()?;
     let mut policies = load_policies(&host, &args.policies, args.abi)?;
-    let mut settings_error = false;
     apply_settings(&mut policies, &args.settings)?;
+    // Settings a policy rejects are an input error: the run stops before any evaluation, so that
+    // no resource a policy did not check is reported (or counted) as allowed.
+    let mut settings_error = false;
     for policy in &mut policies {
         if let Err(message) = policy.check_settings(args.verbose) {
             eprintln!("policy {}: {message}", policy.name);
             settings_error = true;
         }
+    }
+    if settings_error {
+        eprintln!("custody check: nothing was evaluated: fix the settings above");
+        return Ok(ExitCode::from(EXIT_INPUT_ERROR));
     }
 
     let mut table = Table::default();
@@ -87,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for resource in &resources {
         let mut outcome = Outcome::Allowed;
         let mut evaluated = false;
-        for policy in policies.iter_mut().filter(|p| p.settings_ok) {
+        for policy in &mut policies {
             if !policy.applies_to(resource) {
                 continue;
             }
@@ -118,7 +125,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         summary.push_str(&format!(", {} failed", totals.failed));
     }
     println!("{summary}");
-    if totals.denied > 0 || totals.failed > 0 || settings_error {
+    if totals.denied > 0 || totals.failed > 0 {
         Ok(ExitCode::from(EXIT_DENIED))
     } else {
         Ok(ExitCode::SUCCESS)
@@ -269,7 +276,6 @@ struct Policy {
     module: PolicyModule,
     instance: Option<PolicyInstance>,
     settings: Value,
-    settings_ok: bool,
 }
 
 impl std::fmt::Debug for Policy {
@@ -344,7 +350,6 @@ fn add_policy(
         module,
         instance: Some(instance),
         settings: Value::Object(serde_json::Map::new()),
-        settings_ok: true,
     });
     Ok(())
 }
@@ -373,7 +378,7 @@ enum Verdict {
 }
 
 impl Policy {
-    /// Runs `validate_settings`; on rejection the policy is left out of the run. (Gatekeeper-mode
+    /// Runs `validate_settings`; a rejection stops the run. (Gatekeeper-mode
     /// modules have no such check: invalid parameters are a violation of every request.)
     fn check_settings(&mut self, verbose: bool) -> Result<(), String> {
         let Some(instance) = self.instance.as_mut() else {
@@ -386,17 +391,11 @@ impl Policy {
         print_logs(&self.name, instance, verbose);
         match answer {
             Ok(answer) if answer.valid => Ok(()),
-            Ok(answer) => {
-                self.settings_ok = false;
-                Err(format!(
-                    "settings rejected: {}",
-                    input::printable(answer.message.as_deref().unwrap_or("(no message)"))
-                ))
-            }
-            Err(error) => {
-                self.settings_ok = false;
-                Err(format!("cannot validate the settings: {error}"))
-            }
+            Ok(answer) => Err(format!(
+                "settings rejected: {}",
+                input::printable(answer.message.as_deref().unwrap_or("(no message)"))
+            )),
+            Err(error) => Err(format!("cannot validate the settings: {error}")),
         }
     }
 

@@ -491,7 +491,8 @@ fn check_settings_and_input_errors() -> TestResult {
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     assert!(stdout(&output).contains("Pod/shop/web"));
 
-    // Settings refused by the policy: reported, exit 1.
+    // Settings refused by the policy: an input error (exit 2), and nothing is evaluated, so no
+    // resource is reported or counted as allowed.
     let settings = dir.join("settings.json");
     std::fs::write(&settings, r#"{"mode": "invalid"}"#)?;
     let flag = format!("ban-latest={}", path(&settings)?);
@@ -503,11 +504,17 @@ fn check_settings_and_input_errors() -> TestResult {
         &flag,
         path(&manifest)?,
     ])?;
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("not allowed"),
+        stderr(&output).contains("not allowed")
+            && stderr(&output).contains("nothing was evaluated"),
         "{}",
         stderr(&output)
+    );
+    assert!(
+        !stdout(&output).contains("allowed") && !stdout(&output).contains("Pod/shop/web"),
+        "{}",
+        stdout(&output)
     );
 
     // Settings for a policy that is not there.
