@@ -15,11 +15,16 @@ use custody_sdk::attestors::AttestationsConfigMap;
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::sigstore::{self, pae, Artifact, Bundle, Policy, Timestamp, TrustedRoot};
 use custody_sdk::Digest;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
-use p256::pkcs8::{EncodePublicKey as _, LineEnding};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
+
+/// The private test log, shared with the SDK's Rekor tests.
+#[path = "../../sdk/tests/common/test_log.rs"]
+mod test_log;
+use test_log::{
+    hex, inclusion_proof_by, sha256, signed_entry_timestamp_by, trusted_root_json, Key, LOG_INDEX,
+    LOG_NAME,
+};
 
 const NAMESPACE: &str = "custody-attestations";
 /// The image the provenance is for (its digest is made up: nothing is pulled).
@@ -30,65 +35,16 @@ const BUILD_TYPE: &str = "https://ci.example.test/build-types/container@v1";
 const SOURCE_REF: &str = "refs/heads/main";
 const IN_TOTO: &str = "application/vnd.in-toto+json";
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
-/// The private log: its checkpoints are signed with the host of this URL as the name.
-const LOG_URL: &str = "https://rekor.example.test";
-const LOG_NAME: &str = "rekor.example.test";
 /// When the log says it integrated the entry: 2023-11-14T22:13:20Z.
 const INTEGRATED_TIME: i64 = 1_700_000_000;
-const LOG_INDEX: u64 = 4242;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// How verify-slsa names a key as an attestor.
+fn label(key: &Key) -> String {
+    format!("public key sha256:{}", &hex(&key.id())[..16])
 }
 
-fn sha256(bytes: &[u8]) -> Vec<u8> {
-    Sha256::digest(bytes).to_vec()
-}
-
-/// A P-256 key pair derived from fixed bytes.
-struct Key {
-    signing: SigningKey,
-    /// The public key, PEM `PUBLIC KEY`.
-    pem: String,
-    /// The public key, DER SubjectPublicKeyInfo.
-    spki: Vec<u8>,
-}
-
-impl Key {
-    fn new(name: &str) -> Key {
-        let scalar = sha256(format!("custody test key: {name}").as_bytes());
-        let signing = SigningKey::from_slice(&scalar).expect("a P-256 scalar");
-        let verifying = signing.verifying_key();
-        Key {
-            pem: verifying.to_public_key_pem(LineEnding::LF).expect("PEM"),
-            spki: verifying
-                .to_public_key_der()
-                .expect("DER")
-                .as_bytes()
-                .to_vec(),
-            signing,
-        }
-    }
-
-    /// A DER ECDSA signature over SHA-256 of `message` (deterministic, RFC 6979).
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let signature: Signature = self.signing.sign(message);
-        signature.to_der().as_bytes().to_vec()
-    }
-
-    /// SHA-256 of the DER public key: a log's ID, a key's fingerprint.
-    fn id(&self) -> Vec<u8> {
-        sha256(&self.spki)
-    }
-
-    /// How verify-slsa names it as an attestor.
-    fn label(&self) -> String {
-        format!("public key sha256:{}", &hex(&self.id())[..16])
-    }
-
-    fn attestor(&self) -> Value {
-        json!({"publicKey": self.pem})
-    }
+fn attestor(key: &Key) -> Value {
+    json!({"publicKey": key.pem})
 }
 
 /// The keys of every test: two attestors, the trusted log and a rogue one.
@@ -191,24 +147,18 @@ fn bundle(signer: &Key, log: &Key, set_signer: &Key, version: Version<'_>) -> Va
         },
     })
     .to_string();
-    // The signed entry timestamp: the log's signature over the canonical JSON of the entry.
-    let promise = format!(
-        r#"{{"body":"{}","integratedTime":{INTEGRATED_TIME},"logID":"{}","logIndex":{LOG_INDEX}}}"#,
-        B64.encode(&body),
-        hex(&log.id()),
-    );
     let mut entry = json!({
         "logIndex": LOG_INDEX.to_string(),
         "logId": {"keyId": B64.encode(log.id())},
         "kindVersion": {"kind": "dsse", "version": "0.0.1"},
         "integratedTime": INTEGRATED_TIME.to_string(),
-        "inclusionPromise": {"signedEntryTimestamp": B64.encode(set_signer.sign(promise.as_bytes()))},
+        "inclusionPromise": {"signedEntryTimestamp": B64.encode(signed_entry_timestamp_by(log, set_signer, body.as_bytes(), INTEGRATED_TIME))},
         "canonicalizedBody": B64.encode(&body),
     });
     let media_type = match version {
         Version::V0_1 => "application/vnd.dev.sigstore.bundle+json;version=0.1",
         Version::V0_3 { checkpoint_signer } => {
-            entry["inclusionProof"] = inclusion_proof(body.as_bytes(), log, checkpoint_signer);
+            entry["inclusionProof"] = inclusion_proof_by(log, checkpoint_signer, body.as_bytes());
             "application/vnd.dev.sigstore.bundle.v0.3+json"
         }
     };
@@ -219,57 +169,6 @@ fn bundle(signer: &Key, log: &Key, set_signer: &Key, version: Version<'_>) -> Va
             "tlogEntries": [entry],
         },
         "dsseEnvelope": envelope,
-    })
-}
-
-/// RFC 6962 hashes.
-fn leaf_hash(data: &[u8]) -> Vec<u8> {
-    sha256(&[&[0u8][..], data].concat())
-}
-
-fn node_hash(left: &[u8], right: &[u8]) -> Vec<u8> {
-    sha256(&[&[1u8][..], left, right].concat())
-}
-
-/// The entry as the second leaf of a two-leaf tree, and `log`'s checkpoint of that tree (signed by
-/// `signer`).
-fn inclusion_proof(body: &[u8], log: &Key, signer: &Key) -> Value {
-    let sibling = leaf_hash(b"an earlier entry");
-    let root = node_hash(&sibling, &leaf_hash(body));
-    let text = format!(
-        "{LOG_NAME} - 1193050959916656506\n2\n{}\n",
-        B64.encode(&root)
-    );
-    let mut signed = log.id()[..4].to_vec();
-    signed.extend(signer.sign(text.as_bytes()));
-    let checkpoint = format!("{text}\n\u{2014} {LOG_NAME} {}\n", B64.encode(signed));
-    json!({
-        "logIndex": "1",
-        "rootHash": B64.encode(&root),
-        "treeSize": "2",
-        "hashes": [B64.encode(&sibling)],
-        "checkpoint": {"envelope": checkpoint},
-    })
-}
-
-/// A Sigstore trusted root whose only trust is `log` (no certificate authority, CT log or
-/// timestamp authority: key-signed attestations need none).
-fn trusted_root(log: &Key) -> Value {
-    json!({
-        "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-        "tlogs": [{
-            "baseUrl": LOG_URL,
-            "hashAlgorithm": "SHA2_256",
-            "publicKey": {
-                "rawBytes": B64.encode(&log.spki),
-                "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                "validFor": {"start": "2023-01-01T00:00:00Z"},
-            },
-            "logId": {"keyId": B64.encode(log.id())},
-        }],
-        "certificateAuthorities": [],
-        "ctlogs": [],
-        "timestampAuthorities": [],
     })
 }
 
@@ -351,7 +250,11 @@ fn denial(outcome: &Outcome) -> String {
 #[test]
 fn a_key_signed_provenance_is_allowed_with_its_key_and_the_custom_root() {
     let k = keys();
-    let settings = settings(&[k.attestor.attestor()], None, Some(trusted_root(&k.log)));
+    let settings = settings(
+        &[attestor(&k.attestor)],
+        None,
+        Some(trusted_root_json(&k.log)),
+    );
     let v0_3 = Version::V0_3 {
         checkpoint_signer: &k.log,
     };
@@ -363,7 +266,8 @@ fn a_key_signed_provenance_is_allowed_with_its_key_and_the_custom_root() {
             &Bundle::from_json(b.to_string().as_bytes()).expect("a bundle"),
             Artifact::Sha256(manifest_sha256()),
             &Policy::key_from_pem(&k.attestor.pem).expect("a key"),
-            &TrustedRoot::from_json(trusted_root(&k.log).to_string().as_bytes()).expect("a root"),
+            &TrustedRoot::from_json(trusted_root_json(&k.log).to_string().as_bytes())
+                .expect("a root"),
             Some(INTEGRATED_TIME + 60),
         )
         .expect("verified");
@@ -393,13 +297,13 @@ fn a_key_signed_provenance_is_allowed_with_its_key_and_the_custom_root() {
 #[test]
 fn another_public_key_is_denied() {
     let k = keys();
-    let settings = settings(&[k.other.attestor()], None, Some(trusted_root(&k.log)));
+    let settings = settings(&[attestor(&k.other)], None, Some(trusted_root_json(&k.log)));
     let b = bundle(&k.attestor, &k.log, &k.log, Version::V0_1);
     for outcome in outcomes(&settings, &[&b]) {
         let line = denial(&outcome);
         let want = format!(
             "no valid SLSA provenance; {}: {}: signature invalid: DSSE signature does not verify",
-            k.other.label(),
+            label(&k.other),
             source(0)
         );
         assert!(line.ends_with(&want), "{line}\nwant {want}");
@@ -409,7 +313,7 @@ fn another_public_key_is_denied() {
 #[test]
 fn the_public_good_root_does_not_trust_the_private_log() {
     let k = keys();
-    let settings = settings(&[k.attestor.attestor()], None, None);
+    let settings = settings(&[attestor(&k.attestor)], None, None);
     let v0_3 = Version::V0_3 {
         checkpoint_signer: &k.log,
     };
@@ -422,7 +326,7 @@ fn the_public_good_root_does_not_trust_the_private_log() {
                 B64.encode(k.log.id())
             );
             assert!(line.contains(&want), "{version:?}: {line}\nwant {want}");
-            assert!(line.contains(&k.attestor.label()), "{line}");
+            assert!(line.contains(&label(&k.attestor)), "{line}");
         }
     }
 }
@@ -430,7 +334,11 @@ fn the_public_good_root_does_not_trust_the_private_log() {
 #[test]
 fn a_log_entry_not_signed_by_the_trusted_log_is_denied() {
     let k = keys();
-    let settings = settings(&[k.attestor.attestor()], None, Some(trusted_root(&k.log)));
+    let settings = settings(
+        &[attestor(&k.attestor)],
+        None,
+        Some(trusted_root_json(&k.log)),
+    );
     let cases = [
         // The trusted log's ID, another key's signed entry timestamp.
         (
@@ -469,8 +377,8 @@ fn a_log_entry_not_signed_by_the_trusted_log_is_denied() {
 #[test]
 fn n_of_m_key_attestors() {
     let k = keys();
-    let root = Some(trusted_root(&k.log));
-    let entries = [k.attestor.attestor(), k.other.attestor()];
+    let root = Some(trusted_root_json(&k.log));
+    let entries = [attestor(&k.attestor), attestor(&k.other)];
     let by_attestor = bundle(&k.attestor, &k.log, &k.log, Version::V0_1);
     let by_other = bundle(&k.other, &k.log, &k.log, Version::V0_1);
 
@@ -485,14 +393,14 @@ fn n_of_m_key_attestors() {
             let line = denial(&outcome);
             let want = format!(
                 "1 of the 2 attestors required vouched (2 configured); {}: {}: signature invalid: DSSE signature does not verify",
-                k.other.label(),
+                label(&k.other),
                 source(0)
             );
             assert!(
                 line.ends_with(&want),
                 "count {count:?}: {line}\nwant {want}"
             );
-            assert!(!line.contains(&k.attestor.label()), "{line}");
+            assert!(!line.contains(&label(&k.attestor)), "{line}");
         }
     }
     // Two signatures, one by each: two of two.
@@ -505,7 +413,7 @@ fn n_of_m_key_attestors() {
 #[test]
 fn a_keyless_attestor_does_not_accept_a_key_signed_bundle() {
     let k = keys();
-    let root = Some(trusted_root(&k.log));
+    let root = Some(trusted_root_json(&k.log));
     let keyless = json!({"keyless": {
         "issuer": GITHUB_ISSUER,
         "subject": "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
@@ -533,7 +441,7 @@ fn a_keyless_attestor_does_not_accept_a_key_signed_bundle() {
         );
     }
     // Beside the key: the key is enough for one of two, not for two of two.
-    let entries = [keyless, k.attestor.attestor()];
+    let entries = [keyless, attestor(&k.attestor)];
     for outcome in outcomes(&settings(&entries, Some(1), root.clone()), &[&b]) {
         assert!(outcome.accepted, "{outcome:?}");
     }
@@ -545,6 +453,6 @@ fn a_keyless_attestor_does_not_accept_a_key_signed_bundle() {
         );
         assert!(line.contains(&keyless_label), "{line}");
         assert!(line.ends_with(refused), "{line}");
-        assert!(!line.contains(&k.attestor.label()), "{line}");
+        assert!(!line.contains(&label(&k.attestor)), "{line}");
     }
 }

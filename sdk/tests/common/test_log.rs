@@ -81,12 +81,23 @@ pub fn malleate(der: &[u8]) -> Vec<u8> {
 /// The log's signed entry timestamp over `body`: its signature over the canonical JSON of the
 /// entry.
 pub fn signed_entry_timestamp(log: &Key, body: &[u8], integrated_time: i64) -> Vec<u8> {
+    signed_entry_timestamp_by(log, log, body, integrated_time)
+}
+
+/// The same in `log`'s name (its ID) but signed by `signer`: a rogue log's forgery when they
+/// differ.
+pub fn signed_entry_timestamp_by(
+    log: &Key,
+    signer: &Key,
+    body: &[u8],
+    integrated_time: i64,
+) -> Vec<u8> {
     let promise = format!(
         r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":{LOG_INDEX}}}"#,
         B64.encode(body),
         hex(&log.id()),
     );
-    log.sign(promise.as_bytes())
+    signer.sign(promise.as_bytes())
 }
 
 fn leaf_hash(data: &[u8]) -> Vec<u8> {
@@ -99,13 +110,18 @@ fn node_hash(left: &[u8], right: &[u8]) -> Vec<u8> {
 
 /// The entry as the second leaf of a two-leaf tree, and the log's signed checkpoint of that tree.
 pub fn inclusion_proof(log: &Key, body: &[u8]) -> Value {
+    inclusion_proof_by(log, log, body)
+}
+
+/// The same with the checkpoint in `log`'s name (its key hint) but signed by `signer`.
+pub fn inclusion_proof_by(log: &Key, signer: &Key, body: &[u8]) -> Value {
     let sibling = leaf_hash(b"an earlier entry");
     let root = node_hash(&sibling, &leaf_hash(body));
     let text = format!(
         "{LOG_NAME} - 1193050959916656506\n2\n{}\n",
         B64.encode(&root)
     );
-    let signed = [&log.id()[..4], &log.sign(text.as_bytes())].concat();
+    let signed = [&log.id()[..4], &signer.sign(text.as_bytes())].concat();
     let checkpoint = format!("{text}\n\u{2014} {LOG_NAME} {}\n", B64.encode(signed));
     json!({
         "logIndex": "1",
@@ -158,14 +174,18 @@ fn transparency_log(log: &Key) -> Value {
 /// A trusted root whose only trust is `log` (key-signed bundles need no CA, CT log or timestamp
 /// authority).
 pub fn trusted_root(log: &Key) -> TrustedRoot {
-    let root = json!({
+    TrustedRoot::from_json(trusted_root_json(log).to_string().as_bytes()).unwrap()
+}
+
+/// [`trusted_root`] as the JSON document (a policy's `trustedRoot` setting).
+pub fn trusted_root_json(log: &Key) -> Value {
+    json!({
         "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
         "tlogs": [transparency_log(log)],
         "certificateAuthorities": [],
         "ctlogs": [],
         "timestampAuthorities": [],
-    });
-    TrustedRoot::from_json(root.to_string().as_bytes()).unwrap()
+    })
 }
 
 /// The public-good trusted root with `log` as its only transparency log: Fulcio certificates
