@@ -47,7 +47,7 @@ pub struct Key {
 impl Key {
     pub fn new(name: &str) -> Key {
         let scalar = sha256(format!("custody test key: {name}").as_bytes());
-        let signing = SigningKey::from_slice(&scalar).unwrap();
+        let signing = SigningKey::from_slice(&scalar).expect("a P-256 scalar");
         let point = signing.verifying_key().to_sec1_point(false);
         let spki = [&P256_SPKI_PREFIX[..], point.as_bytes()].concat();
         let pem = pem::encode(&pem::Pem::new("PUBLIC KEY", spki.clone()));
@@ -69,10 +69,10 @@ impl Key {
 /// The same ECDSA signature (DER) with `s` replaced by `n - s`: P-256 verification accepts both,
 /// so it still verifies, but its bytes differ.
 pub fn malleate(der: &[u8]) -> Vec<u8> {
-    let signature = Signature::from_der(der).unwrap();
+    let signature = Signature::from_der(der).expect("a DER signature");
     let (r, s) = signature.split_scalars();
     Signature::from_scalars(r, -s)
-        .unwrap()
+        .expect("a signature")
         .to_der()
         .as_bytes()
         .to_vec()
@@ -174,7 +174,7 @@ fn transparency_log(log: &Key) -> Value {
 /// A trusted root whose only trust is `log` (key-signed bundles need no CA, CT log or timestamp
 /// authority).
 pub fn trusted_root(log: &Key) -> TrustedRoot {
-    TrustedRoot::from_json(trusted_root_json(log).to_string().as_bytes()).unwrap()
+    TrustedRoot::from_json(trusted_root_json(log).to_string().as_bytes()).expect("a root")
 }
 
 /// [`trusted_root`] as the JSON document (a policy's `trustedRoot` setting).
@@ -194,7 +194,7 @@ pub fn public_good_with(log: &Key) -> TrustedRoot {
     let mut root: Value = serde_json::from_slice(include_bytes!(
         "../../src/sigstore/public_good_trusted_root.json"
     ))
-    .unwrap();
+    .expect("the public-good root");
     root["tlogs"] = json!([transparency_log(log)]);
-    TrustedRoot::from_json(root.to_string().as_bytes()).unwrap()
+    TrustedRoot::from_json(root.to_string().as_bytes()).expect("a root")
 }
