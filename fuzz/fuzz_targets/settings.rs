@@ -37,6 +37,6 @@ fuzz_target!(|data: &[u8]| {
                 p.name
             );
         }
-        check_abis_agree(p, &request, &settings);
+        check_abis_agree(p, &request, &settings, true);
     }
 });

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         let request = payload.remove("request").unwrap_or(Value::Null);
         let settings = payload.remove("settings").unwrap_or(Value::Null);
         for p in &POLICIES {
-            check_abis_agree(p, &request, &settings);
+            check_abis_agree(p, &request, &settings, true);
         }
     }
 });

@@ -72,12 +72,16 @@ pub fn check_gatekeeper_json(p: &PolicyUnderTest, input: &[u8]) -> Vec<policy::G
 
 /// The same request and settings through both ABIs: waPC `validate` (`{"request", "settings"}`)
 /// and Gatekeeper (`{"review", "parameters"}`) must agree on allowed/denied. (With [`NoHost`] no
-/// rule can pin an image, so there are no mutations, which only waPC could answer.)
-pub fn check_abis_agree(p: &PolicyUnderTest, request: &Value, settings: &Value) {
+/// rule can pin an image, so there are no mutations, which only waPC could answer.) `with_json`:
+/// the serialised answers are checked too (each a second evaluation). Returns whether allowed.
+pub fn check_abis_agree(p: &PolicyUnderTest, request: &Value, settings: &Value, with_json: bool) -> bool {
     let payload = serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
     let input = serde_json::to_vec(&json!({"review": request, "parameters": settings})).unwrap();
-    let answer = check_validate_json(p, &payload);
-    let violations = check_gatekeeper_json(p, &input);
+    let (answer, violations) = if with_json {
+        (check_validate_json(p, &payload), check_gatekeeper_json(p, &input))
+    } else {
+        ((p.validate)(&payload), (p.gatekeeper)(&input))
+    };
     assert!(
         answer.mutated_object.is_none(),
         "{}: a mutation without a host",
@@ -91,6 +95,7 @@ pub fn check_abis_agree(p: &PolicyUnderTest, request: &Value, settings: &Value) 
         answer.message,
         violations
     );
+    answer.accepted
 }
 
 /// Splits `data` at its first NUL byte: `(before, Some(after))`, or `(data, None)`.
