@@ -16,9 +16,16 @@ fn parts(r: &ImageRef) -> (&str, &str, Option<&str>, Option<&Digest>) {
 
 fn check_digest(d: &Digest) {
     let text = d.to_string();
-    assert_eq!(Digest::parse(&text).as_ref(), Ok(d), "digest {text} does not round-trip");
+    assert_eq!(
+        Digest::parse(&text).as_ref(),
+        Ok(d),
+        "digest {text} does not round-trip"
+    );
     assert_eq!(d.encoded().len(), d.algorithm().hex_len());
-    assert!(d.encoded().bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    assert!(d
+        .encoded()
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
     match d.sha256_bytes() {
         Some(bytes) => {
             assert_eq!(d.algorithm(), DigestAlgorithm::Sha256);
@@ -31,12 +38,25 @@ fn check_digest(d: &Digest) {
 
 fn check_reference(s: &str, r: &ImageRef) {
     assert_eq!(r.original(), s);
-    assert!(!r.domain().is_empty() && !r.path().is_empty(), "{s:?}: {r:?}");
-    assert_ne!(r.domain(), "index.docker.io", "{s:?}: legacy Docker Hub name kept");
+    assert!(
+        !r.domain().is_empty() && !r.path().is_empty(),
+        "{s:?}: {r:?}"
+    );
+    assert_ne!(
+        r.domain(),
+        "index.docker.io",
+        "{s:?}: legacy Docker Hub name kept"
+    );
     if r.domain() == image::DEFAULT_DOMAIN {
-        assert!(r.path().contains('/'), "{s:?}: Docker Hub path without namespace: {r:?}");
+        assert!(
+            r.path().contains('/'),
+            "{s:?}: Docker Hub path without namespace: {r:?}"
+        );
     }
-    assert!(!r.path().bytes().any(|b| b.is_ascii_uppercase()), "{s:?}: {r:?}");
+    assert!(
+        !r.path().bytes().any(|b| b.is_ascii_uppercase()),
+        "{s:?}: {r:?}"
+    );
     assert!(r.name().len() <= image::MAX_NAME_LENGTH, "{s:?}: {r:?}");
     assert_eq!(r.name(), format!("{}/{}", r.domain(), r.path()));
     if let Some(tag) = r.tag() {
@@ -55,16 +75,31 @@ fn check_reference(s: &str, r: &ImageRef) {
     assert!(canonical.starts_with(&r.name()));
     let again = ImageRef::parse(&canonical)
         .unwrap_or_else(|e| panic!("{s:?}: canonical form {canonical:?} does not parse: {e}"));
-    assert_eq!(parts(&again), parts(r), "{s:?}: canonical form {canonical:?} parses differently");
-    assert_eq!(again.to_string(), canonical, "{s:?}: canonical form not stable");
+    assert_eq!(
+        parts(&again),
+        parts(r),
+        "{s:?}: canonical form {canonical:?} parses differently"
+    );
+    assert_eq!(
+        again.to_string(),
+        canonical,
+        "{s:?}: canonical form not stable"
+    );
 
     let digest = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).expect("valid digest");
     let pinned = r.with_digest(digest.clone());
     assert_eq!(pinned.digest(), Some(&digest));
-    assert_eq!((pinned.domain(), pinned.path(), pinned.tag()), (r.domain(), r.path(), r.tag()));
+    assert_eq!(
+        (pinned.domain(), pinned.path(), pinned.tag()),
+        (r.domain(), r.path(), r.tag())
+    );
     assert_eq!(pinned.original(), pinned.to_string());
-    let reparsed = ImageRef::parse(pinned.original())
-        .unwrap_or_else(|e| panic!("{s:?}: pinned form {:?} does not parse: {e}", pinned.original()));
+    let reparsed = ImageRef::parse(pinned.original()).unwrap_or_else(|e| {
+        panic!(
+            "{s:?}: pinned form {:?} does not parse: {e}",
+            pinned.original()
+        )
+    });
     assert_eq!(parts(&reparsed), parts(&pinned));
 }
 

@@ -93,7 +93,10 @@ fuzz_target!(|data: &[u8]| {
         }
         (Err(e), Ok(t)) => {
             match e {
-                ReferenceError::InvalidDigestCharacter { character: 'A'..='F', .. } => return, // 4
+                ReferenceError::InvalidDigestCharacter {
+                    character: 'A'..='F',
+                    ..
+                } => return, // 4
                 ReferenceError::TooLong { .. } => return, // 5
                 ReferenceError::InvalidDomain { domain, .. }
                     if t.registry() == domain && domain.contains('_') =>
@@ -101,7 +104,8 @@ fuzz_target!(|data: &[u8]| {
                     return; // theirs' bug A
                 }
                 ReferenceError::InvalidCharacter { character, .. }
-                    if !character.is_ascii() && t.tag().is_some_and(|tag| tag.contains(*character)) =>
+                    if !character.is_ascii()
+                        && t.tag().is_some_and(|tag| tag.contains(*character)) =>
                 {
                     return; // theirs' bug B
                 }

@@ -22,13 +22,19 @@ fuzz_target!(|data: &[u8]| {
         let read: SettingsValidation = serde_json::from_slice(&(p.validate_settings_json)(data))
             .unwrap_or_else(|e| panic!("{}: validate_settings_json is not an answer: {e}", p.name));
         assert_eq!(read, answer, "{}", p.name);
-        assert_eq!(answer.valid, answer.message.is_none(), "{}: {answer:?}", p.name);
+        assert_eq!(
+            answer.valid,
+            answer.message.is_none(),
+            "{}: {answer:?}",
+            p.name
+        );
         if !answer.valid {
             continue;
         }
         let settings: Value = serde_json::from_slice(data).expect("valid settings are JSON");
         let request = pod_request(&IMAGES);
-        let payload = serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
+        let payload =
+            serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
         let response = (p.validate)(&payload);
         if let Some(message) = &response.message {
             assert!(

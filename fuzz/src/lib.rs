@@ -47,25 +47,44 @@ pub fn check_validate_json(p: &PolicyUnderTest, payload: &[u8]) -> ValidationRes
     let json = (p.validate_json)(payload);
     let read: ValidationResponse = serde_json::from_slice(&json)
         .unwrap_or_else(|e| panic!("{}: validate_json is not an answer: {e}", p.name));
-    assert_eq!(read, answer, "{}: validate_json differs from validate", p.name);
+    assert_eq!(
+        read, answer,
+        "{}: validate_json differs from validate",
+        p.name
+    );
     if !answer.accepted {
         let message = answer.message.as_deref().unwrap_or_default();
-        assert!(!message.is_empty(), "{}: a rejection without a message", p.name);
+        assert!(
+            !message.is_empty(),
+            "{}: a rejection without a message",
+            p.name
+        );
     }
     answer
 }
 
 /// The Gatekeeper entrypoint's serialised result must be `[{"result": [...]}]` with the same
 /// violations, none without a message.
-pub fn check_gatekeeper_json(p: &PolicyUnderTest, input: &[u8]) -> Vec<policy::GatekeeperViolation> {
+pub fn check_gatekeeper_json(
+    p: &PolicyUnderTest,
+    input: &[u8],
+) -> Vec<policy::GatekeeperViolation> {
     let violations = (p.gatekeeper)(input);
     let json = (p.gatekeeper_json)(input);
     let read: Vec<GatekeeperResult> = serde_json::from_slice(&json)
         .unwrap_or_else(|e| panic!("{}: gatekeeper_json is not a result set: {e}", p.name));
     assert_eq!(read.len(), 1, "{}: one result expected", p.name);
-    assert_eq!(read[0].result, violations, "{}: gatekeeper_json differs", p.name);
+    assert_eq!(
+        read[0].result, violations,
+        "{}: gatekeeper_json differs",
+        p.name
+    );
     for v in &violations {
-        assert!(!v.msg.is_empty(), "{}: a violation without a message", p.name);
+        assert!(
+            !v.msg.is_empty(),
+            "{}: a violation without a message",
+            p.name
+        );
     }
     violations
 }
@@ -74,11 +93,19 @@ pub fn check_gatekeeper_json(p: &PolicyUnderTest, input: &[u8]) -> Vec<policy::G
 /// and Gatekeeper (`{"review", "parameters"}`) must agree on allowed/denied. (With [`NoHost`] no
 /// rule can pin an image, so there are no mutations, which only waPC could answer.) `with_json`:
 /// the serialised answers are checked too (each a second evaluation). Returns whether allowed.
-pub fn check_abis_agree(p: &PolicyUnderTest, request: &Value, settings: &Value, with_json: bool) -> bool {
+pub fn check_abis_agree(
+    p: &PolicyUnderTest,
+    request: &Value,
+    settings: &Value,
+    with_json: bool,
+) -> bool {
     let payload = serde_json::to_vec(&json!({"request": request, "settings": settings})).unwrap();
     let input = serde_json::to_vec(&json!({"review": request, "parameters": settings})).unwrap();
     let (answer, violations) = if with_json {
-        (check_validate_json(p, &payload), check_gatekeeper_json(p, &input))
+        (
+            check_validate_json(p, &payload),
+            check_gatekeeper_json(p, &input),
+        )
     } else {
         ((p.validate)(&payload), (p.gatekeeper)(&input))
     };
