@@ -145,7 +145,7 @@ pub fn public_good() -> &'static TrustedRoot {
 pub fn identity_policy() -> &'static Policy {
     static POLICY: OnceLock<Policy> = OnceLock::new();
     POLICY.get_or_init(|| Policy::Identity {
-        issuer: Matcher::prefix("https://"),
+        issuer: Matcher::regex("https://.+").expect("valid"),
         subject: Matcher::regex(".*").expect("valid"),
     })
 }
