@@ -121,6 +121,9 @@ test: modules examples
 	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
 	  --features custody-sdk/gatekeeper,$(OPA_FEATURES) -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe)) -- -D warnings
+	@# The fuzz targets (their own workspace; `make fuzz` runs them) must keep building.
+	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
+	cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
 
 bench: modules
