@@ -19,6 +19,12 @@
 //! 5. Length limits: ours limits the normalised name (`docker.io/library/...`, as Docker's
 //!    `ParseNormalizedNamed` does) to 255 characters, and the whole input to 4096 bytes; theirs
 //!    limits only the repository part to 255.
+//! 6. The canonical registry (the README's "Canonical image references"): ours writes the host in
+//!    lower case, drops the default port `:443` (but for a single-label host other than
+//!    `localhost`, which keeps it so that it still reads as a registry) and a port's leading zeros,
+//!    and refuses a port outside 1-65535; `index.docker.io` in any case is `docker.io`, whose
+//!    single-component names take `library/`. Theirs keeps the registry as written. Theirs' parts
+//!    are put in that canonical form before they are compared.
 //!
 //! Disagreements where theirs departs from the grammar (found by this target, reported; mapped
 //! away too, so that fuzzing goes on):
@@ -55,6 +61,33 @@ fn theirs_parts(r: &Reference) -> Parts {
     )
 }
 
+/// Difference 6: theirs' parts with the registry in custody's canonical form.
+fn canonical(mut parts: Parts) -> Parts {
+    let registry = parts.0.to_ascii_lowercase();
+    let (host, port) = match registry.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (
+            host.to_owned(),
+            Some(port.trim_start_matches('0').to_owned()),
+        ),
+        _ => (registry.clone(), None),
+    };
+    let single_label = !host.contains('.') && host != "localhost";
+    let registry = match port {
+        Some(port) if port == "443" && !single_label => host,
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    };
+    parts.0 = if registry == "index.docker.io" {
+        "docker.io".to_owned()
+    } else {
+        registry
+    };
+    if parts.0 == "docker.io" && !parts.1.contains('/') {
+        parts.1 = format!("library/{}", parts.1);
+    }
+    parts
+}
+
 /// Difference 2: the first of several components has an upper-case letter and no `.` or `:`.
 fn first_component_is_upper_case_registry(s: &str) -> bool {
     match s.split_once('/') {
@@ -82,7 +115,11 @@ fuzz_target!(|data: &[u8]| {
             if want.2.is_none() && want.3.is_none() {
                 want.2 = Some("latest".to_owned()); // difference 1
             }
-            assert_eq!(want, theirs_parts(t), "{s:?}: parsed differently");
+            assert_eq!(
+                want,
+                canonical(theirs_parts(t)),
+                "{s:?}: parsed differently"
+            );
         }
         (Err(_), Err(_)) => {}
         (Ok(o), Err(e)) => {
@@ -98,6 +135,7 @@ fuzz_target!(|data: &[u8]| {
                     ..
                 } => return, // 4
                 ReferenceError::TooLong { .. } => return, // 5
+                ReferenceError::PortOutOfRange { .. } => return, // 6
                 ReferenceError::InvalidDomain { domain, .. }
                     if t.registry() == domain && domain.contains('_') =>
                 {
