@@ -13,8 +13,9 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use custody_host::{Cluster, Limits, NoCapabilities, ScriptedCapabilities};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use custody_host::{Cluster, Limits, NoCapabilities, PolicyInstance, ScriptedCapabilities};
 use custody_host_tests::slsa::{
     self, annotation, layouts, pod_request, variants, with_repeated_log_entry,
 };
@@ -85,28 +86,13 @@ fn warm(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("verify-slsa/pod-{n}"));
         group.sample_size(20);
-        group.bench_function("native (baseline)", |b| {
-            b.iter(|| {
-                custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
-                    black_box(&payload),
-                    &mut NativeHost(caps()),
-                )
-            })
-        });
-        group.bench_function("wasm waPC", |b| {
-            b.iter(|| {
-                wapc_instance
-                    .validate(black_box(&request), &settings)
-                    .expect("validate")
-            })
-        });
-        group.bench_function("wasm Gatekeeper", |b| {
-            b.iter(|| {
-                gk_instance
-                    .gatekeeper(black_box(&request), &settings)
-                    .expect("gatekeeper")
-            })
-        });
+        both_builds_and_native(
+            &mut group,
+            (&payload, &caps),
+            (&request, &settings),
+            &mut wapc_instance,
+            &mut gk_instance,
+        );
         let floor_settings = Value::Object(serde_json::Map::new());
         group.bench_function("ban-latest waPC (no verification)", |b| {
             b.iter(|| {
@@ -117,6 +103,37 @@ fn warm(c: &mut Criterion) {
         });
         group.finish();
     }
+}
+
+/// Benchmarks one request natively (the baseline: the `validate` payload, host answers made by
+/// `caps`), then in the waPC and the Gatekeeper instance.
+fn both_builds_and_native(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    (payload, caps): (&[u8], &dyn Fn() -> ScriptedCapabilities),
+    (request, settings): (&Value, &Value),
+    wapc: &mut PolicyInstance,
+    gk: &mut PolicyInstance,
+) {
+    group.bench_function("native (baseline)", |b| {
+        b.iter(|| {
+            custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
+                black_box(payload),
+                &mut NativeHost(caps()),
+            )
+        })
+    });
+    group.bench_function("wasm waPC", |b| {
+        b.iter(|| {
+            wapc.validate(black_box(request), settings)
+                .expect("validate")
+        })
+    });
+    group.bench_function("wasm Gatekeeper", |b| {
+        b.iter(|| {
+            gk.gatekeeper(black_box(request), settings)
+                .expect("gatekeeper")
+        })
+    });
 }
 
 /// The worst case of each bound, in both builds beside the native rule.
@@ -199,26 +216,13 @@ fn bounds(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("verify-slsa bounds/{name}"));
         group.sample_size(10);
-        group.bench_function("native (baseline)", |b| {
-            b.iter(|| {
-                custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
-                    black_box(&payload),
-                    &mut NativeHost(caps()),
-                )
-            })
-        });
-        group.bench_function("wasm waPC", |b| {
-            b.iter(|| {
-                wapc.validate(black_box(&request), &settings)
-                    .expect("validate")
-            })
-        });
-        group.bench_function("wasm Gatekeeper", |b| {
-            b.iter(|| {
-                gk.gatekeeper(black_box(&request), &settings)
-                    .expect("gatekeeper")
-            })
-        });
+        both_builds_and_native(
+            &mut group,
+            (&payload, &caps),
+            (&request, &settings),
+            &mut wapc,
+            &mut gk,
+        );
         group.finish();
     }
 }
