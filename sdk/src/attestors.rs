@@ -56,10 +56,10 @@ fn matcher(
     match (exact, prefix, regex) {
         (Some(e), None, None) if !e.is_empty() => Ok(Matcher::Exact(e)),
         (None, Some(p), None) if !p.is_empty() => {
-            Matcher::prefix(p).map_err(|e| format!("{what}Prefix: {}", plain(&e)))
+            Matcher::prefix(p).map_err(|e| format!("{what}Prefix: {}", e.message()))
         }
         (None, None, Some(r)) => {
-            Matcher::regex(&r).map_err(|e| format!("{what}RegExp: {}", plain(&e)))
+            Matcher::regex(&r).map_err(|e| format!("{what}RegExp: {}", e.message()))
         }
         (None, None, None) => Err(format!(
             "a keyless attestor needs `{what}`, `{what}Prefix` or `{what}RegExp`"
@@ -68,15 +68,6 @@ fn matcher(
         _ => Err(format!(
             "give only one of `{what}`, `{what}Prefix` and `{what}RegExp`"
         )),
-    }
-}
-
-/// A settings error from the verifier, without its `malformed:` kind.
-fn plain(error: &sigstore::Error) -> String {
-    match error {
-        sigstore::Error::Malformed(m)
-        | sigstore::Error::Invalid(m)
-        | sigstore::Error::Unsupported(m) => m.clone(),
     }
 }
 

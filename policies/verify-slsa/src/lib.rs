@@ -80,7 +80,7 @@ pub struct Conditions {
     pub builder_id: Option<String>,
     /// The builder id starts with this, at a boundary (it ends with `/` or `@`, or is a URL's
     /// scheme and host: see [`Prefix`]).
-    #[serde(default, deserialize_with = "prefix")]
+    #[serde(default)]
     pub builder_id_prefix: Option<Prefix>,
     /// The build type, exactly.
     #[serde(default)]
@@ -112,15 +112,6 @@ impl<'de> Deserialize<'de> for RefPattern {
         let pattern = WildMatch::new(&text);
         Ok(RefPattern(text, pattern))
     }
-}
-
-fn prefix<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Prefix>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    Prefix::new(text).map(Some).map_err(|e| match e {
-        sigstore::Error::Malformed(m)
-        | sigstore::Error::Invalid(m)
-        | sigstore::Error::Unsupported(m) => serde::de::Error::custom(m),
-    })
 }
 
 impl PolicySettings for VerifySlsaSettings {

@@ -87,6 +87,14 @@ impl Prefix {
     }
 }
 
+/// A prefix read from settings: a string, checked as [`Prefix::new`] checks it.
+impl<'de> serde::Deserialize<'de> for Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Prefix::new(text).map_err(|e| serde::de::Error::custom(e.message()))
+    }
+}
+
 /// A regular expression anchored to the whole string: `^(?:<pattern>)$`.
 #[derive(Debug, Clone)]
 pub struct Pattern {

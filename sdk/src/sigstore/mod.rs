@@ -90,6 +90,16 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// What went wrong, without the kind (`malformed:`, ...): for messages that say where the
+    /// error is, such as a settings field.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Malformed(m) | Error::Invalid(m) | Error::Unsupported(m) => m,
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 pub(crate) fn malformed(m: impl Into<String>) -> Error {

@@ -103,27 +103,13 @@ pub fn verify(
 
     // 1. The signer's key, and its DER as the log records it. A certificate's identity is
     //    checked first, before any signature: a bundle by another signer is refused at once.
-    let (key, signer_der, leaf) = match (&bundle.material, policy) {
-        (SigningMaterial::Certificate { leaf, chain }, Policy::Identity { issuer, subject }) => {
-            let cert = cert::parse("bundle certificate", leaf)?;
-            let id = cert::identity(&cert)?;
-            check_identity(&id, issuer, subject)?;
+    let (key, signer_der, leaf) = match (&bundle.material, policy, signer(bundle, policy)?) {
+        (SigningMaterial::Certificate { leaf, chain }, _, Some((cert, id))) => {
             cert::check_bundle_chain(chain)?;
             (cert::public_key(&cert)?, leaf.clone(), Some((cert, id)))
         }
-        (SigningMaterial::PublicKey { .. }, Policy::Key { key, spki }) => {
-            (key.clone(), spki.clone(), None)
-        }
-        (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => {
-            return Err(invalid(
-                "bundle is signed with a key, but no key was given (identity policy)",
-            ))
-        }
-        (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => {
-            return Err(invalid(
-                "bundle is signed with a certificate, but a key policy was given",
-            ))
-        }
+        (_, Policy::Key { key, spki }, _) => (key.clone(), spki.clone(), None),
+        _ => return Err(invalid("bundle signer and policy do not fit together")),
     };
 
     // 2. The signature over the content.
@@ -255,12 +241,24 @@ fn check_bounds(bundle: &Bundle) -> Result<(), Error> {
 /// wants (a certificate whose identity matches, or a key for a key policy), before any
 /// signature is checked. An `Ok` here proves nothing about the bundle; [`verify`] does.
 pub fn check_signer(bundle: &Bundle, policy: &Policy) -> Result<(), Error> {
+    signer(bundle, policy).map(|_| ())
+}
+
+/// Step 1 of [`verify`]: the signing material must be the kind `policy` wants, and a
+/// certificate's identity must match it. Returns the parsed certificate and its identity (`None`
+/// for a key).
+fn signer(
+    bundle: &Bundle,
+    policy: &Policy,
+) -> Result<Option<(x509_cert::Certificate, Identity)>, Error> {
     match (&bundle.material, policy) {
         (SigningMaterial::Certificate { leaf, .. }, Policy::Identity { issuer, subject }) => {
             let cert = cert::parse("bundle certificate", leaf)?;
-            check_identity(&cert::identity(&cert)?, issuer, subject)
+            let id = cert::identity(&cert)?;
+            check_identity(&id, issuer, subject)?;
+            Ok(Some((cert, id)))
         }
-        (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(()),
+        (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(None),
         (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => Err(invalid(
             "bundle is signed with a key, but no key was given (identity policy)",
         )),
