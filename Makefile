@@ -1,19 +1,19 @@
 # custody: `make` builds the policy modules into dist/ and checks the example manifests with them;
 # `make test` runs every test, fmt and clippy. Both install what they need on a fresh Debian machine
-# that has only Rust (rustup) installed.
+# that has only Rust (rustup) installed: `make` only what building needs (the wasm targets,
+# binaryen), `make test` also what the tests run (Node.js and the OPA npm SDK, a registry).
 
-POLICIES  := require-digest ban-latest verify-slsa
+# Every crate under policies/ is a policy.
+POLICIES  := $(sort $(notdir $(wildcard policies/*)))
 # The example gate (examples/) runs these; verify-slsa needs attestations in a cluster, its tests
 # run it on real provenance instead.
 EXAMPLE_POLICIES := require-digest ban-latest
 WASM_TARGET := wasm32-wasip1
 WASM_DIR  := target/$(WASM_TARGET)/wasm
-# Gatekeeper-mode builds (OPA wasm ABI): no WASI, memory imported (see .cargo/config.toml).
+# Gatekeeper-mode builds (OPA wasm ABI): the target selects the ABI (sdk/src/abi/mod.rs); no
+# WASI, memory imported (see .cargo/config.toml).
 OPA_TARGET := wasm32-unknown-unknown
 OPA_DIR   := target/$(OPA_TARGET)/wasm
-comma := ,
-space := $(subst ,, )
-OPA_FEATURES := $(subst $(space),$(comma),$(POLICIES:%=%/gatekeeper))
 DIST      := dist
 CUSTODY   := target/release/custody
 # Test probes: modules that are not policies, for the host tests (host-tests/probes/<name>), built
@@ -26,7 +26,7 @@ WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup modules cli examples test bench clean fuzz
+.PHONY: all setup test-setup modules cli examples test bench clean fuzz
 
 all: modules examples
 	@echo
@@ -44,6 +44,10 @@ setup:
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
+
+# What only the tests need: Node.js and the OPA npm SDK (a Gatekeeper-mode host we did not
+# write), and a real OCI registry.
+test-setup: setup
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	@# CNCF distribution 2.8 (a real OCI registry) for the `custody attestations export` tests.
 	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
@@ -60,18 +64,15 @@ test: CLI_BUILD := cargo build --release --workspace --all-targets
 cli: setup
 	$(CLI_BUILD)
 
-# Build each policy twice (size profile): for wasm32-wasip1 (waPC) and, with its `gatekeeper`
-# feature, for wasm32-unknown-unknown (OPA ABI). Optimise each with wasm-opt, then annotate it with
-# its metadata.yml and README as `kwctl annotate` does (--gatekeeper: the metadata variant for
-# that mode, and the OPA ABI version globals): dist/<policy>.wasm, dist/<policy>.gatekeeper.wasm.
+# Build every policy twice (size profile), one cargo invocation per target: for wasm32-wasip1
+# (waPC) and for wasm32-unknown-unknown (OPA ABI); the probes with the waPC build. Optimise each
+# with wasm-opt, then annotate it with its metadata.yml and README as `kwctl annotate` does
+# (--gatekeeper: the metadata variant for that mode, and the OPA ABI version globals):
+# dist/<policy>.wasm, dist/<policy>.gatekeeper.wasm.
 modules: setup cli
 	@mkdir -p $(DIST)
-	@# One cargo invocation per policy: built together, the SDK's features (verify-slsa's
-	@# `sigstore`) would be unified into every module.
-	@set -e; for p in $(POLICIES); do \
-	  cargo build --profile wasm --target $(WASM_TARGET) -p $$p; \
-	  cargo build --profile wasm --target $(OPA_TARGET) -p $$p --features $$p/gatekeeper; \
-	done
+	cargo build --profile wasm --target $(WASM_TARGET) $(addprefix -p ,$(POLICIES) $(PROBES:%=%-probe))
+	cargo build --profile wasm --target $(OPA_TARGET) $(addprefix -p ,$(POLICIES))
 	@set -e; for p in $(POLICIES); do \
 	  for build in wapc gatekeeper; do \
 	    if [ $$build = wapc ]; then raw=$(WASM_DIR)/$${p//-/_}.wasm; out=$(DIST)/$$p.wasm; flag=; \
@@ -83,9 +84,6 @@ modules: setup cli
 	    echo "$$p ($$build): $$(stat -c %s $$raw) bytes built, $$(stat -c %s $$out) bytes optimised and annotated"; \
 	  done; \
 	done
-	@# A separate cargo invocation: built with the policies, the probes' features (the SDK's
-	@# `sigstore`) would be unified into the policy modules too.
-	cargo build --profile wasm --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe))
 	@mkdir -p $(TARGET_DIR)/probes
 	@set -e; for p in $(PROBES); do \
 	  raw=$(TARGET_DIR)/$(WASM_TARGET)/wasm/$${p//-/_}_probe.wasm; out=$(TARGET_DIR)/probes/$$p.wasm; \
@@ -110,17 +108,14 @@ examples: modules
 	done
 
 # The example gate runs the CLI end to end over the real modules (allowed pass, denied are denied).
-# (The workspace's tests include the SDK's with its `sigstore` feature, which verify-slsa, the CLI
-# and host-tests enable: the sigstore-conformance suite, natively and in wasm, and the real
-# slsa-github-generator provenance.)
-test: modules examples
+# (The workspace's tests include custody-sigstore's: the sigstore-conformance suite, natively and,
+# in host-tests, in wasm, and the real slsa-github-generator provenance.)
+test: test-setup modules examples
 	set -o pipefail; cargo test --release --workspace 2>&1 | tee target/test-output.txt
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
-	cargo clippy --release --target $(WASM_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) -- -D warnings
-	cargo clippy --release --target $(OPA_TARGET) -p custody-sdk $(addprefix -p ,$(POLICIES)) \
-	  --features custody-sdk/gatekeeper,$(OPA_FEATURES) -- -D warnings
-	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(PROBES:%=%-probe)) -- -D warnings
+	cargo clippy --release --target $(WASM_TARGET) $(addprefix -p ,$(POLICIES) $(PROBES:%=%-probe)) -- -D warnings
+	cargo clippy --release --target $(OPA_TARGET) $(addprefix -p ,$(POLICIES)) -- -D warnings
 	@# The fuzz targets (their own workspace; `make fuzz` runs them) must keep building.
 	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings

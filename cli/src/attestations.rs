@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use custody_sdk::attestors::{AttestationsConfigMap, DEFAULT_NAMESPACE};
+use custody_attestors::{AttestationsConfigMap, DEFAULT_NAMESPACE};
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::Digest;
 
@@ -99,7 +99,7 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
     let mut data = BTreeMap::new();
     for layer in &found.attestations {
         let bundle =
-            custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+            custody_sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
                 .map_err(|e| {
                     anyhow!(
                         "{image}: cosign attestation layer {} is not a Sigstore attestation: {e}",
@@ -173,7 +173,7 @@ pub fn sha256_digest(text: &str) -> Result<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use custody_sdk::attestors::MAX_CONFIG_MAP_DATA_BYTES;
+    use custody_attestors::MAX_CONFIG_MAP_DATA_BYTES;
 
     const DIGEST: &str = "sha256:e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5";
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use custody_fuzz::{public_good, split_nul, verify};
-use custody_sdk::sigstore::{cosign, Bundle};
+use custody_sigstore::{cosign, Bundle};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,7 @@
 #![no_main]
 
 use custody_fuzz::{public_good, verify};
-use custody_sdk::sigstore::Bundle;
+use custody_sigstore::Bundle;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

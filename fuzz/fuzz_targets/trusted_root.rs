@@ -5,7 +5,7 @@
 #![no_main]
 
 use custody_fuzz::{split_nul, verify};
-use custody_sdk::sigstore::{Bundle, TrustedRoot};
+use custody_sigstore::{Bundle, TrustedRoot};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

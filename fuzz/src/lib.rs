@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use custody_sdk::policy::{self, GatekeeperResult, SettingsValidation, ValidationResponse};
-use custody_sdk::sigstore::{self, Artifact, Bundle, Content, Matcher, Policy, TrustedRoot};
+use custody_sigstore::{self as sigstore, Artifact, Bundle, Content, Matcher, Policy, TrustedRoot};
 use custody_sdk::{NoHost, Rule};
 use serde_json::{json, Value};
 

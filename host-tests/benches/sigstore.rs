@@ -18,7 +18,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use custody_host::{Limits, NoCapabilities};
 use custody_host_tests::sigstore_cases::{self, Case};
 use custody_host_tests::{probe_path, sigstore_probe_request, Loaded};
-use custody_sdk::sigstore::{verify, Artifact, Bundle, Policy, TrustedRoot, MAX_TIMESTAMPS};
+use custody_sigstore::{verify, Artifact, Bundle, Policy, TrustedRoot, MAX_TIMESTAMPS};
 
 fn warm(c: &mut Criterion) {
     let path = probe_path("sigstore-verify");

@@ -15,13 +15,13 @@ use std::hint::black_box;
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use custody_attestors::{MAX_BUNDLES_PER_IMAGE, MAX_VERIFICATIONS_PER_REQUEST};
 use custody_host::{Cluster, Limits, NoCapabilities, PolicyInstance, ScriptedCapabilities};
 use custody_host_tests::slsa::{
     self, annotation, layouts, pod_request, variants, with_repeated_log_entry,
 };
 use custody_host_tests::{gatekeeper, module_path, Loaded, NativeHost};
-use custody_sdk::attestors::{MAX_BUNDLES_PER_IMAGE, MAX_VERIFICATIONS_PER_REQUEST};
-use custody_sdk::sigstore::MAX_TLOG_ENTRIES;
+use custody_sigstore::MAX_TLOG_ENTRIES;
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "custody-attestations";

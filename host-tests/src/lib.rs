@@ -58,14 +58,12 @@ pub fn probe_path(name: &str) -> PathBuf {
 
 /// cosign-saved OCI layouts (the slsa-github-generator images), read as the SDK's tests read
 /// them (the same file).
-#[path = "../../sdk/tests/common/cosign_layout.rs"]
-pub mod cosign_layout;
+pub use custody_test_support::cosign_layout;
 /// A real OCI registry for tests (Debian's docker-registry on loopback) and what to push into it.
 pub mod registry;
 /// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads
 /// them (the same file).
-#[path = "../../sdk/tests/common/sigstore_cases.rs"]
-pub mod sigstore_cases;
+pub use custody_test_support::sigstore_cases;
 pub mod slsa;
 
 /// The `verify` request of the Sigstore probe (`probes/sigstore-verify`) for a conformance case.
@@ -260,6 +258,10 @@ impl custody_sdk::Host for NativeHost {
         payload: &[u8],
     ) -> Result<Vec<u8>, String> {
         self.0.call("kubewarden", namespace, operation, payload)
+    }
+
+    fn now_unix(&self) -> Option<i64> {
+        custody_sdk::host::system_clock()
     }
 }
 

@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
+use custody_attestors::AttestationsConfigMap;
 use custody_host::{Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
-use custody_sdk::attestors::AttestationsConfigMap;
 use custody_sdk::settings::NamespaceName;
-use custody_sdk::sigstore::cosign::attestation_bundle;
 use custody_sdk::Digest;
+use custody_sigstore::cosign::attestation_bundle;
 use serde_json::{json, Value};
 
 use crate::cosign_layout::{
@@ -122,7 +122,7 @@ pub fn with_repeated_log_entry(bundle: &Value, n: usize) -> Value {
 
 /// Pod annotations carrying `bundles` in `custody.dev/attestations`.
 pub fn annotation(bundles: &[Value]) -> Value {
-    json!({ custody_sdk::attestors::ATTESTATIONS_ANNOTATION: Value::from(bundles.to_vec()).to_string() })
+    json!({ custody_attestors::ATTESTATIONS_ANNOTATION: Value::from(bundles.to_vec()).to_string() })
 }
 
 /// Every saved image: v1.10.0, v2.1.0 and v1.9.0 (an `intoto` 0.0.1 log entry).

@@ -13,7 +13,7 @@ use custody_host_tests::cosign_layout::{
     digest_beside, read_cosign_layout, slsa_github_generator_layout, SLSA_GITHUB_GENERATOR_VERSIONS,
 };
 use custody_host_tests::registry::{custody_binary, Registry, TEST_PASSWORD, TEST_USER};
-use custody_sdk::sigstore::{Bundle, Content};
+use custody_sigstore::{Bundle, Content};
 use serde_json::Value;
 
 /// `shared/testdata/slsa-github-generator/<version>/container_workflow_dispatch`.
@@ -215,9 +215,8 @@ fn sample_bundle() -> (String, String) {
         .into_iter()
         .find(|layer| layer.media_type == "application/vnd.dsse.envelope.v1+json")
         .unwrap_or_else(|| panic!("no attestation layer"));
-    let bundle =
-        custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
-            .unwrap_or_else(|e| panic!("cosign attestation to bundle: {e}"));
+    let bundle = custody_sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+        .unwrap_or_else(|e| panic!("cosign attestation to bundle: {e}"));
     (
         serde_json::to_string_pretty(&bundle).unwrap_or_default(),
         recorded_digest("v1.10.0"),

@@ -3,12 +3,12 @@
 //! answer also checked against the rule evaluated natively, by `slsa::run`). Each test failed
 //! before its fix.
 
+use custody_attestors::{MAX_BUNDLES_PER_IMAGE, MAX_VERIFICATIONS_PER_REQUEST};
 use custody_host_tests::slsa::{
     self, annotation, layouts, pod_request, run, variants, with_repeated_log_entry, Layout,
     Outcome, BUILDS,
 };
-use custody_sdk::attestors::{MAX_BUNDLES_PER_IMAGE, MAX_VERIFICATIONS_PER_REQUEST};
-use custody_sdk::sigstore::MAX_TLOG_ENTRIES;
+use custody_sigstore::MAX_TLOG_ENTRIES;
 use serde_json::{json, Value};
 
 const NAMESPACE: &str = "custody-attestations";

@@ -104,7 +104,7 @@ fn slsa_provenance_verifies_in_wasm_by_digest() {
         );
         let layer = &layout.attestations[0];
         let bundle =
-            custody_sdk::sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
+            custody_sigstore::cosign::attestation_bundle(&layer.envelope, &layer.annotations)
                 .expect("bundle");
         let digest = layout
             .image_digest

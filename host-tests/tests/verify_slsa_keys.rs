@@ -8,19 +8,18 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use custody_attestors::AttestationsConfigMap;
 use custody_host_tests::slsa::{
     pod_request, run, Outcome, BUILDS, GITHUB_ISSUER, SOURCE_REPOSITORY,
 };
-use custody_sdk::attestors::AttestationsConfigMap;
 use custody_sdk::settings::NamespaceName;
-use custody_sdk::sigstore::{self, pae, Artifact, Bundle, Policy, Timestamp, TrustedRoot};
 use custody_sdk::Digest;
+use custody_sigstore::{self as sigstore, pae, Artifact, Bundle, Policy, Timestamp, TrustedRoot};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 /// The private test log, shared with the SDK's Rekor tests.
-#[path = "../../sdk/tests/common/test_log.rs"]
-mod test_log;
+use custody_test_support::test_log;
 use test_log::{
     hex, inclusion_proof_by, sha256, signed_entry_timestamp_by, trusted_root_json, Key, LOG_INDEX,
     LOG_NAME,

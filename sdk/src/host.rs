@@ -1,6 +1,7 @@
-//! Host capabilities: what a policy may ask of the host that runs it (Kubewarden's binding
-//! `kubewarden`). In wasm the waPC adapter answers through `__host_call`; natively a test supplies its
-//! own implementation.
+//! Host capabilities and host facts: what a policy may ask of the host that runs it (Kubewarden's
+//! binding `kubewarden`, and the clock). The ABI layer provides the host of a module (waPC:
+//! `__host_call` and the WASI clock; OPA ABI: [`InventoryHost`], with no clock); natively the caller
+//! supplies its own implementation.
 
 use serde::Deserialize;
 
@@ -12,9 +13,23 @@ pub trait Host {
     /// Performs one call. The error is the host's message.
     fn call(&mut self, namespace: &str, operation: &str, payload: &[u8])
         -> Result<Vec<u8>, String>;
+
+    /// The wall clock, Unix seconds; `None` where the host gives none (OPA-ABI hosts). Code that
+    /// needs the time asks here, never the system: what a module may know comes from its host.
+    fn now_unix(&self) -> Option<i64>;
 }
 
-/// A host without capabilities: every call fails (the native evaluation of rules that need none).
+/// The system's wall clock, Unix seconds: what a [`Host`] with a clock answers (the WASI clock
+/// in a waPC module; the OS clock natively).
+pub fn system_clock() -> Option<i64> {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
+/// A host without capabilities or clock: every call fails (the native evaluation of rules that
+/// need none).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoHost;
 
@@ -23,6 +38,10 @@ impl Host for NoHost {
         Err(format!(
             "host capability {namespace}/{operation} is not available"
         ))
+    }
+
+    fn now_unix(&self) -> Option<i64> {
+        None
     }
 }
 
@@ -82,7 +101,7 @@ pub fn get_resource(
 /// Answers [`GET_RESOURCE`] from a Gatekeeper `data` document: Gatekeeper replicates the cluster
 /// objects it syncs into `data.inventory.namespace[<ns>][<apiVersion>][<kind>][<name>]` and, for
 /// cluster-scoped kinds, `data.inventory.cluster[<apiVersion>][<kind>][<name>]`. Every other
-/// capability fails: Gatekeeper-mode hosts have none (no registry, no network).
+/// capability fails: Gatekeeper-mode hosts have none (no registry, no network), and no clock.
 #[derive(Debug)]
 pub struct InventoryHost<'a> {
     data: &'a [u8],
@@ -150,6 +169,10 @@ impl Host for InventoryHost<'_> {
                 )
             })?;
         serde_json::to_vec(object).map_err(|e| e.to_string())
+    }
+
+    fn now_unix(&self) -> Option<i64> {
+        None
     }
 }
 

@@ -1,24 +1,25 @@
-//! The custody SDK: everything the policies share, so that a policy crate holds only its rule.
+//! The custody SDK: what every policy shares, so that a policy crate holds only its rule. It has no
+//! cryptography: Sigstore verification is `custody-sigstore`, and who must have signed and where
+//! attestations are found is `custody-attestors`.
 //!
-//! - [`image`]: the OCI image reference grammar, keeping "no tag" distinct from `latest`;
+//! - [`image`]: the OCI image reference grammar, keeping "no tag" distinct from `latest`, and the
+//!   canonical form patterns match;
 //! - [`workload`]: every container of every workload kind, with its location;
 //! - [`settings`]: common settings and errors that name the field;
 //! - [`rule`]: the interface a policy implements, and verdicts;
-//! - [`policy`]: the evaluation pipeline, the same natively and in wasm;
-//! - [`host`]: host capabilities;
-//! - [`abi`]: the waPC adapter and [`export_policy!`].
+//! - [`policy`]: the evaluation pipeline (Kubewarden validation and Gatekeeper violations), the
+//!   same natively and in wasm;
+//! - [`host`]: host capabilities and facts (the clock), and the Gatekeeper inventory;
+//! - [`abi`]: the ABI the target selects (waPC or the OPA wasm ABI), exported by
+//!   [`export_policy!`].
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod abi;
-#[cfg(feature = "sigstore")]
-pub mod attestors;
 pub mod host;
 pub mod image;
 pub mod policy;
 pub mod rule;
 pub mod settings;
-#[cfg(feature = "sigstore")]
-pub mod sigstore;
 pub mod workload;
 
 pub use host::{Host, NoHost};

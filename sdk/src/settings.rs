@@ -742,6 +742,9 @@ mod tests {
                 self.0.push(serde_json::from_slice(payload).unwrap());
                 Ok(format!(r#"{{"digest": "sha256:{}"}}"#, "b".repeat(64)).into_bytes())
             }
+            fn now_unix(&self) -> Option<i64> {
+                None
+            }
         }
         let request = |images: &[&str]| {
             let containers: Vec<Value> = images

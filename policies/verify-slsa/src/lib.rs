@@ -12,14 +12,14 @@
 
 pub mod provenance;
 
-use custody_sdk::attestors::{
+use custody_attestors::{
     distinct_vouchers, Attestors, Found, RequestCache, Signer, TrustRoot, VerifyFailure,
     DEFAULT_NAMESPACE,
 };
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
-use custody_sdk::sigstore::{self, Bundle, Content, Identity, Policy, Prefix, TrustedRoot};
 use custody_sdk::{Check, Digest, Host, Image, PolicySettings, Rule, SettingsError};
+use custody_sigstore::{self as sigstore, Bundle, Content, Identity, Policy, Prefix, TrustedRoot};
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
@@ -235,7 +235,13 @@ impl Rule for VerifySlsa {
             ));
         }
         for rule in rules {
-            if let Err(reason) = check_rule(rule, &sources.found, &digest, &root, cache) {
+            if let Err(reason) = check_rule(
+                rule,
+                &sources.found,
+                &digest,
+                (root, host.now_unix()),
+                cache,
+            ) {
                 return Check::Deny(format!("image {written:?} ({digest}): {reason}"));
             }
         }
@@ -264,7 +270,7 @@ fn check_rule(
     rule: &ImageRule,
     found: &[Found],
     digest: &Digest,
-    root: &TrustedRoot,
+    (root, now_unix): (&TrustedRoot, Option<i64>),
     cache: &mut RequestCache,
 ) -> Result<(), String> {
     // What each attestation says, checked before any cryptography (cheap, and the same for every
@@ -284,7 +290,7 @@ fn check_rule(
         let mut best: Option<(Stage, String)> = None;
         let mut vouching = Vec::new();
         for (slot, f, bundle) in &candidates {
-            let failure = match cache.verify(digest, *slot, bundle, attestor, root) {
+            let failure = match cache.verify(digest, *slot, bundle, attestor, root, now_unix) {
                 Ok(verified) => match verified
                     .identity
                     .as_ref()

@@ -1,27 +1,36 @@
-//! The host ABIs a policy module speaks. This is the only place with `unsafe` code; policy crates
-//! use [`export_policy!`](crate::export_policy) (other modules [`export_operations!`](crate::export_operations))
-//! and forbid `unsafe` themselves.
+//! The host ABIs a policy module speaks. This is the only place with `unsafe` code, and the one
+//! place where a build's ABI is chosen; policy crates use [`export_policy!`](crate::export_policy)
+//! (other modules [`export_operations!`](crate::export_operations)), forbid `unsafe` themselves and
+//! never name an ABI.
 //!
-//! One module carries one ABI. A policy crate builds:
-//! - for Kubewarden's `kubewarden-wapc` mode (waPC): `--target wasm32-wasip1`;
-//! - for Gatekeeper-mode hosts (OPA wasm ABI): `--target wasm32-unknown-unknown --features
-//!   gatekeeper`, linked with `--import-memory` and a 64 KiB stack (`.cargo/config.toml`).
+//! **The target selects the ABI** (the `cfg`s below, nowhere else):
+//! - `wasm32-wasip1` (`target_os = "wasi"`): waPC, for Kubewarden's `kubewarden-wapc` mode, with
+//!   the WASI clock;
+//! - `wasm32-unknown-unknown` (`target_os = "unknown"`): the OPA wasm ABI, for Gatekeeper-mode
+//!   hosts, linked with `--import-memory` and a 64 KiB stack (`.cargo/config.toml`); no clock;
+//! - any other target (native tests, the CLI, benchmarks): no exports; the rule is called through
+//!   [`policy`](crate::policy) with a [`Host`](crate::Host) the caller supplies.
+//!
+//! A third binding (a `wasm-bindgen` build of the same rules for JavaScript) is added here too: a
+//! module beside `wapc` and `opa`, and a feature of this crate that selects it on
+//! `wasm32-unknown-unknown` in the `cfg`s below (`--features custody-sdk/js`), so that policy
+//! crates do not change.
 
-#[cfg(all(target_arch = "wasm32", feature = "gatekeeper"))]
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opa;
-#[cfg(all(target_arch = "wasm32", not(feature = "gatekeeper")))]
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 pub mod wapc;
 
 /// Exports plain waPC operations (`__guest_call`, `wapc_init`) handled by `$handler`, a
 /// `fn(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String>`: `Ok` is the answer, `Err` the
 /// waPC error (e.g. for an unknown operation). For modules that are not policies (test probes,
-/// tools); a policy uses [`export_policy!`](crate::export_policy). waPC only (wasm32 without the
-/// SDK's `gatekeeper` feature); does nothing when not compiling for wasm32.
+/// tools); a policy uses [`export_policy!`](crate::export_policy). waPC only: does nothing for
+/// another target.
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 #[macro_export]
 macro_rules! export_operations {
     ($handler:path) => {
         /// waPC entry point: the host calls this for every operation.
-        #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn __guest_call(op_len: i32, req_len: i32) -> i32 {
@@ -29,24 +38,26 @@ macro_rules! export_operations {
         }
 
         /// waPC initialisation: nothing to register, `__guest_call` dispatches by name.
-        #[cfg(target_arch = "wasm32")]
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn wapc_init() {}
     };
 }
 
-/// Exports a [`Rule`](crate::rule::Rule) as a policy module: waPC (`__guest_call`, `wapc_init`),
-/// or with the policy crate's `gatekeeper` feature the OPA wasm ABI (`eval`, `opa_eval`,
-/// `opa_malloc`, ... and a bump allocator whose top is the ABI's heap pointer). Does nothing when
-/// not compiling for wasm32, so policy crates also build natively.
-///
-/// The policy crate's `gatekeeper` feature must enable `custody-sdk/gatekeeper`.
+/// See the waPC [`export_operations!`]: nothing to export for this target.
+#[cfg(not(all(target_arch = "wasm32", target_os = "wasi")))]
+#[macro_export]
+macro_rules! export_operations {
+    ($handler:path) => {};
+}
+
+/// Exports a [`Rule`](crate::rule::Rule) as a policy module in the ABI the target selects (see
+/// [the module](self)): here waPC (`__guest_call`, `wapc_init`).
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 #[macro_export]
 macro_rules! export_policy {
     ($rule:ty) => {
         /// waPC entry point: the host calls this for every operation.
-        #[cfg(all(target_arch = "wasm32", not(feature = "gatekeeper")))]
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn __guest_call(op_len: i32, req_len: i32) -> i32 {
@@ -54,16 +65,22 @@ macro_rules! export_policy {
         }
 
         /// waPC initialisation: nothing to register, `__guest_call` dispatches by name.
-        #[cfg(all(target_arch = "wasm32", not(feature = "gatekeeper")))]
         #[allow(unsafe_code)]
         #[no_mangle]
         pub extern "C" fn wapc_init() {}
+    };
+}
 
+/// Exports a [`Rule`](crate::rule::Rule) as a policy module in the ABI the target selects (see
+/// [the module](self)): here the OPA wasm ABI (`eval`, `opa_eval`, `opa_malloc`, ... and a bump
+/// allocator whose top is the ABI's heap pointer).
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+#[macro_export]
+macro_rules! export_policy {
+    ($rule:ty) => {
         /// The rule the OPA exports evaluate.
-        #[cfg(all(target_arch = "wasm32", feature = "gatekeeper"))]
         type OpaRule = $rule;
 
-        #[cfg(all(target_arch = "wasm32", feature = "gatekeeper"))]
         #[allow(unsafe_code, non_upper_case_globals, missing_docs)]
         mod opa_abi {
             use super::OpaRule;
@@ -148,4 +165,13 @@ macro_rules! export_policy {
             }
         }
     };
+}
+
+/// Exports a [`Rule`](crate::rule::Rule) as a policy module in the ABI the target selects (see
+/// [the module](self)): nothing for a target that is not a policy module's (native builds of the
+/// policy crates, for their tests and benchmarks).
+#[cfg(not(all(target_arch = "wasm32", any(target_os = "wasi", target_os = "unknown"))))]
+#[macro_export]
+macro_rules! export_policy {
+    ($rule:ty) => {};
 }

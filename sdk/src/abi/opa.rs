@@ -7,7 +7,7 @@
 //!   after loading `data` and set it back before each evaluation, which frees everything the
 //!   evaluation allocated. `free` only steps back over the newest block (and `realloc` grows the
 //!   newest block in place), which is what serde's buffers mostly need. So nothing allocated during
-//!   an evaluation may be kept for the next one: code built with the `gatekeeper` feature keeps
+//!   an evaluation may be kept for the next one: code built for this ABI keeps
 //!   no heap data in statics (no `OnceLock` caches).
 //! - Values (what `opa_json_parse` returns and `opa_json_dump` reads) are JSON texts behind a small
 //!   header; the rule reads the input text directly with serde.

@@ -16,9 +16,7 @@
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use base64::Engine as _;
-use custody_sdk::sigstore::{
-    verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot, Verified,
-};
+use custody_sigstore::{verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot, Verified};
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -4,7 +4,6 @@
 //! attestation manifest (`kind: dev.cosignproject.cosign/atts`), whose layers are DSSE envelopes
 //! with their cosign annotations. Included by path by the SDK's tests and usable by the host tests
 //! and the policy tests, which read the same layouts.
-#![allow(dead_code)] // included by path by several test crates, each using a part
 
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -21,7 +21,6 @@
 //! [`DsseEnvelope::raw`](super::DsseEnvelope::raw)).
 
 use super::{b64, b64_encode, cert, malformed, unsupported, Error};
-use crate::image::hex_decode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -239,7 +238,8 @@ fn tlog_entry(text: &str) -> Result<Value, Error> {
         .get("apiVersion")
         .and_then(Value::as_str)
         .ok_or_else(|| what("entry body has no apiVersion".to_string()))?;
-    let log_id = hex_decode(&rekor.payload.log_id)
+    let log_id = base16ct::mixed::decode_vec(&rekor.payload.log_id)
+        .ok()
         .ok_or_else(|| what(format!("logID {:?} is not hex", rekor.payload.log_id)))?;
     let set = b64(
         "cosign attestation: SignedEntryTimestamp",

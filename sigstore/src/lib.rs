@@ -1,4 +1,6 @@
-//! Sigstore bundle verification (feature `sigstore`): pure Rust (RustCrypto), for wasm32 too.
+//! custody-sigstore: Sigstore bundle verification in pure Rust (RustCrypto), for wasm32 and
+//! natively alike, with no feature flags and no I/O (the caller gives the bundle, the trusted root
+//! and the time).
 //!
 //! - [`TrustedRoot`]: trust material from a Sigstore `trusted_root.json` (the public-good root is
 //!   embedded, [`TrustedRoot::public_good`]);
@@ -135,17 +137,13 @@ pub(crate) fn b64_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-pub(crate) fn sha256(data: &[u8]) -> [u8; 32] {
+/// The SHA-256 digest of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(data).into()
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+/// `bytes` in lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
 }

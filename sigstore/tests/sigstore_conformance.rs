@@ -1,14 +1,12 @@
 //! Runs every case of the sigstore-conformance `bundle-verify` suite through the SDK's verifier.
-#![cfg(feature = "sigstore")]
 // A test may unwrap: a failing assertion is what a test is for (clippy.toml allows it in test
 // functions; the helpers here are test code too).
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/sigstore_cases.rs"]
-mod cases;
+use custody_test_support::sigstore_cases as cases;
 
 use cases::{suite, DEFAULT_IDENTITY, DEFAULT_ISSUER};
-use custody_sdk::sigstore::{verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot};
+use custody_sigstore::{verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot};
 
 /// Cases this verifier does not classify right yet, each with the reason. None at present: keep
 /// it that way, or say here why a case is listed.
@@ -320,8 +318,7 @@ fn identity_patterns() {
 #[test]
 fn identity_is_checked_before_the_crypto() {
     let (mut bundle, artifact, root) = happy();
-    if let custody_sdk::sigstore::Content::MessageSignature { signature, .. } = &mut bundle.content
-    {
+    if let custody_sigstore::Content::MessageSignature { signature, .. } = &mut bundle.content {
         signature[10] ^= 1;
     }
     bundle.tlog_entries[0].integrated_time += 1;

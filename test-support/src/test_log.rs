@@ -4,11 +4,10 @@
 //! the public-good CAs and CT logs, so that real Fulcio certificates still verify). A log entry
 //! whose body was altered can be logged again this way: its signed entry timestamp then verifies,
 //! and only the body's binding to the bundle can refuse it.
-#![allow(dead_code)] // included by path by several test files, each using a part
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use custody_sdk::sigstore::TrustedRoot;
+use custody_sigstore::TrustedRoot;
 use p256::ecdsa::signature::Signer as _;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{json, Value};
@@ -42,6 +41,14 @@ pub struct Key {
     pub spki: Vec<u8>,
     /// The public key, PEM `PUBLIC KEY`.
     pub pem: String,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("pem", &self.pem)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Key {
@@ -192,7 +199,7 @@ pub fn trusted_root_json(log: &Key) -> Value {
 /// and their SCTs verify as in public good, log entries only if `log` logged them.
 pub fn public_good_with(log: &Key) -> TrustedRoot {
     let mut root: Value = serde_json::from_slice(include_bytes!(
-        "../../src/sigstore/public_good_trusted_root.json"
+        "../../sigstore/src/public_good_trusted_root.json"
     ))
     .expect("the public-good root");
     root["tlogs"] = json!([transparency_log(log)]);

@@ -1,20 +1,30 @@
-//! Who must have signed, as custody's Sigstore policies take it in their settings (feature
-//! `sigstore`): attestors (keyless identities or public keys) with a count for N of M, the trusted
-//! root, where attestations are found, and the clock.
+//! Who must have signed, and where their attestations are found: the shared vocabulary of
+//! custody's Sigstore policies (verify-slsa, and the CLI's `attestations export`).
+//!
+//! - **Signed by whom**: [`Attestor`]s (keyless identities or public keys) with a count for N of M
+//!   ([`Attestors`]), counted by distinct signers ([`distinct_vouchers`]); the trusted root
+//!   ([`TrustRoot`]).
+//! - **Found where**: the attestations ConfigMap layout ([`AttestationsConfigMap`], its name,
+//!   label and limits) and the pod annotation ([`ATTESTATIONS_ANNOTATION`]); [`find_bundles`] reads
+//!   both through the host.
+//! - **Once per request**: [`RequestCache`] reads each digest's sources and verifies each bundle
+//!   once, within a budget.
+//!
+//! It builds on the SDK (image references, settings, host capabilities) and on `custody-sigstore`
+//! (the verifier); the clock is the host's ([`Host::now_unix`]).
 
-use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
-#[cfg(not(feature = "gatekeeper"))]
-use std::sync::OnceLock;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::host::{get_resource, Host, ResourceRequest};
-use crate::image::{Digest, DigestAlgorithm};
-use crate::settings::NamespaceName;
-use crate::sigstore::{self, Bundle, Matcher, Policy, TrustedRoot};
+use custody_sdk::host::{get_resource, Host, ResourceRequest};
+use custody_sdk::image::{Digest, DigestAlgorithm};
+use custody_sdk::settings::NamespaceName;
+use custody_sdk::SettingsError;
+use custody_sigstore::{self as sigstore, Bundle, Matcher, Policy, TrustedRoot};
 
 /// One attestor: `{"keyless": {...}}` or `{"publicKey": "<PEM>"}`, checked and compiled when
 /// deserialised.
@@ -142,9 +152,9 @@ impl Attestors {
 
     /// Checks the count against the list, and that no attestor is listed twice; `field` is where
     /// they sit (`images[0].attestors`).
-    pub fn check(&self, field: &str) -> Result<(), crate::SettingsError> {
+    pub fn check(&self, field: &str) -> Result<(), SettingsError> {
         if self.entries.is_empty() {
-            return Err(crate::SettingsError::new(
+            return Err(SettingsError::new(
                 format!("{field}.entries"),
                 "at least one attestor is needed",
             ));
@@ -155,7 +165,7 @@ impl Attestors {
                 .get(..i)
                 .and_then(|before| before.iter().position(|b| b.same_as(a)))
             {
-                return Err(crate::SettingsError::new(
+                return Err(SettingsError::new(
                     format!("{field}.entries[{i}]"),
                     format!(
                         "the same attestor as entries[{j}] ({}): each attestor counts once",
@@ -165,7 +175,7 @@ impl Attestors {
             }
         }
         match self.count {
-            Some(n) if n == 0 || n > self.entries.len() => Err(crate::SettingsError::new(
+            Some(n) if n == 0 || n > self.entries.len() => Err(SettingsError::new(
                 format!("{field}.count"),
                 format!(
                     "must be between 1 and the number of entries ({}), got {n}",
@@ -178,65 +188,38 @@ impl Attestors {
 }
 
 /// The trusted root setting: a Sigstore `trusted_root.json` document, or (absent) the Sigstore
-/// public-good instance's root embedded in the module.
+/// public-good instance's root embedded in the module, parsed when first needed. Settings are read
+/// for each request, so the embedded root is parsed at most once per request, in every build;
+/// nothing outlives the request (OPA-ABI hosts reset the heap between evaluations, and Kubewarden
+/// gives every admission a fresh instance).
 #[derive(Debug, Clone, Default)]
-pub struct TrustRoot(Option<TrustedRoot>);
+pub struct TrustRoot {
+    configured: Option<TrustedRoot>,
+    public_good: OnceCell<Result<TrustedRoot, String>>,
+}
 
 impl<'de> Deserialize<'de> for TrustRoot {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         let text = serde_json::to_vec(&value).map_err(D::Error::custom)?;
-        TrustedRoot::from_json(&text)
-            .map(|root| TrustRoot(Some(root)))
-            .map_err(D::Error::custom)
+        let root = TrustedRoot::from_json(&text).map_err(D::Error::custom)?;
+        Ok(TrustRoot {
+            configured: Some(root),
+            public_good: OnceCell::new(),
+        })
     }
 }
 
 impl TrustRoot {
     /// The root to verify with.
-    pub fn get(&self) -> Result<Cow<'_, TrustedRoot>, String> {
-        match &self.0 {
-            Some(root) => Ok(Cow::Borrowed(root)),
-            None => {
-                public_good().map_err(|e| format!("the embedded public-good trusted root: {e}"))
-            }
+    pub fn get(&self) -> Result<&TrustedRoot, String> {
+        if let Some(root) = &self.configured {
+            return Ok(root);
         }
-    }
-}
-
-/// The embedded public-good root, parsed once per module instance.
-#[cfg(not(feature = "gatekeeper"))]
-fn public_good() -> Result<Cow<'static, TrustedRoot>, String> {
-    static PUBLIC_GOOD: OnceLock<Result<TrustedRoot, String>> = OnceLock::new();
-    PUBLIC_GOOD
-        .get_or_init(|| TrustedRoot::public_good().map_err(|e| e.to_string()))
-        .as_ref()
-        .map(Cow::Borrowed)
-        .map_err(Clone::clone)
-}
-
-/// The embedded public-good root, parsed for each evaluation: OPA-ABI hosts reset the heap
-/// between evaluations, so nothing allocated may outlive one (no caches in statics).
-#[cfg(feature = "gatekeeper")]
-fn public_good() -> Result<Cow<'static, TrustedRoot>, String> {
-    TrustedRoot::public_good()
-        .map(Cow::Owned)
-        .map_err(|e| e.to_string())
-}
-
-/// The wall clock, Unix seconds; `None` where there is none (wasm32-unknown-unknown, the
-/// Gatekeeper-mode build: OPA-ABI hosts give no clock).
-pub fn now_unix() -> Option<i64> {
-    #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-    {
-        None
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
-    {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| i64::try_from(d.as_secs()).ok())
+        self.public_good
+            .get_or_init(|| TrustedRoot::public_good().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| format!("the embedded public-good trusted root: {e}"))
     }
 }
 
@@ -561,6 +544,7 @@ impl RequestCache {
         bundle: &Bundle,
         attestor: &Attestor,
         root: &TrustedRoot,
+        now_unix: Option<i64>,
     ) -> Result<sigstore::Verified, VerifyFailure> {
         sigstore::check_signer(bundle, &attestor.policy).map_err(VerifyFailure::Refused)?;
         let digest_bytes = digest.sha256_bytes().ok_or_else(|| {
@@ -585,7 +569,7 @@ impl RequestCache {
             sigstore::Artifact::Sha256(digest_bytes),
             &attestor.policy,
             root,
-            now_unix(),
+            now_unix,
         );
         self.verified.insert(id, outcome.clone());
         outcome.map_err(VerifyFailure::Refused)

@@ -558,7 +558,7 @@ fn check_signatures(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sigstore::bundle::DsseSignature;
+    use crate::bundle::DsseSignature;
     use serde_json::json;
 
     const SIGNER: &[u8] = b"the signer's certificate (DER)";

@@ -2,17 +2,14 @@
 //! Actions OIDC, Rekor), saved by cosign as an OCI image layout: each attestation layer becomes a
 //! Sigstore bundle (`cosign::attestation_bundle`) that the SDK's verifier checks against the
 //! image digest alone, as an admission policy does.
-#![cfg(feature = "sigstore")]
 // A test may unwrap: a failing assertion is what a test is for.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/cosign_layout.rs"]
-mod layout;
-#[path = "common/test_log.rs"]
-mod test_log;
+use custody_test_support::cosign_layout as layout;
+use custody_test_support::test_log;
 
 use base64::Engine as _;
-use custody_sdk::sigstore::{
+use custody_sigstore::{
     cosign::attestation_bundle, verify, Artifact, Bundle, Content, Error, Matcher, Policy,
     SigningMaterial, TrustedRoot, Verified,
 };

@@ -12,18 +12,15 @@
 //! have one, as the private log has no timestamp authority: the entry's time is not what is
 //! tested here, its body's binding to the bundle is. Each altered body is logged again, so that
 //! the log's signatures verify and only that binding can refuse it.
-#![cfg(feature = "sigstore")]
 // A test may unwrap: a failing assertion is what a test is for.
 #![allow(clippy::unwrap_used)]
 
-#[path = "common/cosign_layout.rs"]
-mod layout;
-#[path = "common/test_log.rs"]
-mod test_log;
+use custody_test_support::cosign_layout as layout;
+use custody_test_support::test_log;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use custody_sdk::sigstore::{
+use custody_sigstore::{
     cosign::attestation_bundle, pae, verify, Artifact, Bundle, Error, Policy, Timestamp,
     TrustedRoot, Verified,
 };
@@ -264,10 +261,10 @@ fn keyless(layout: &CosignLayout, verifier_der: Option<&[u8]>) -> (Value, Truste
     let layer = &layout.attestations[0];
     let mut json = attestation_bundle(&layer.envelope, &layer.annotations).unwrap();
     let bundle = Bundle::from_json(json.to_string().as_bytes()).unwrap();
-    let custody_sdk::sigstore::SigningMaterial::Certificate { leaf, .. } = &bundle.material else {
+    let custody_sigstore::SigningMaterial::Certificate { leaf, .. } = &bundle.material else {
         panic!("not keyless");
     };
-    let custody_sdk::sigstore::Content::Dsse(envelope) = &bundle.content else {
+    let custody_sigstore::Content::Dsse(envelope) = &bundle.content else {
         panic!("not DSSE");
     };
     let body = body(

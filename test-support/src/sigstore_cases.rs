@@ -3,7 +3,7 @@
 //! native conformance test (`sdk/tests/sigstore_conformance.rs`) and by the host tests, which run
 //! the same cases through the verifier compiled to wasm (`host-tests/tests/sigstore_in_wasm.rs`).
 
-use custody_sdk::sigstore::{verify, Artifact, Bundle, Error, Policy, TrustedRoot, Verified};
+use custody_sigstore::{verify, Artifact, Bundle, Error, Policy, TrustedRoot, Verified};
 use std::path::{Path, PathBuf};
 
 /// The identity a case verifies against unless it has `identity` / `issuer` files.

@@ -1,0 +1,14 @@
+//! Test support shared by custody's crates (tests only, never a policy module):
+//!
+//! - [`cosign_layout`]: cosign-saved OCI layouts (the real slsa-github-generator images in
+//!   `shared/testdata`);
+//! - [`sigstore_cases`]: the sigstore-conformance `bundle-verify` cases, decided in one place for
+//!   the native suite and the wasm one;
+//! - [`test_log`]: a private transparency log made with real cryptography.
+//!
+//! Test data is found beside the repository: `shared/` is next to the repository root.
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+pub mod cosign_layout;
+pub mod sigstore_cases;
+pub mod test_log;
