@@ -20,7 +20,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use custody_sdk::host::{get_resource, Host, ResourceRequest};
+use custody_sdk::host::{Host, ResourceRequest};
 use custody_sdk::image::{Digest, DigestAlgorithm};
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::SettingsError;
@@ -373,7 +373,7 @@ pub fn find_bundles(
         namespace: Some(namespace.to_owned()),
         disable_cache: false,
     };
-    match get_resource(host, &request) {
+    match host.get_resource(&request) {
         Err(e) => looked.push(format!("ConfigMap {namespace}/{name}: {e}")),
         Ok(object) => match object.get("data").and_then(Value::as_object) {
             Some(data) if !data.is_empty() => {

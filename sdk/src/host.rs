@@ -3,7 +3,10 @@
 //! `__host_call` and the WASI clock; OPA ABI: [`InventoryHost`], with no clock); natively the caller
 //! supplies its own implementation.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::image::{Digest, ImageRef};
 
@@ -17,6 +20,66 @@ pub trait Host {
     /// The wall clock, Unix seconds; `None` where the host gives none (OPA-ABI hosts). Code that
     /// needs the time asks here, never the system: what a module may know comes from its host.
     fn now_unix(&self) -> Option<i64>;
+
+    /// `kubernetes` / `get_resource`: one cluster object (see [`GET_RESOURCE`]). Through
+    /// [`call`](Host::call) and the answer's JSON text unless the host holds the objects itself
+    /// ([`InventoryHost`] hands them over as they are).
+    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Value, HostError> {
+        let answer = call_json(self, GET_RESOURCE, request)?;
+        serde_json::from_slice(&answer).map_err(|e| HostError::malformed(GET_RESOURCE, e))
+    }
+}
+
+/// Why a host capability gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The host refused or failed the call (the capability is not available, the object does not
+    /// exist, the registry could not be reached): its message, as it gave it.
+    Failed(String),
+    /// The host answered, but not with what the capability returns.
+    MalformedAnswer {
+        /// The capability, `namespace/operation`.
+        capability: String,
+        /// What is wrong with the answer.
+        detail: String,
+    },
+}
+
+impl HostError {
+    fn malformed((namespace, operation): (&str, &str), detail: impl fmt::Display) -> Self {
+        HostError::MalformedAnswer {
+            capability: format!("{namespace}/{operation}"),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostError::Failed(message) => f.write_str(message),
+            HostError::MalformedAnswer { capability, detail } => {
+                write!(
+                    f,
+                    "the host's answer to {capability} is malformed: {detail}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// Calls `capability` with `payload` serialised as JSON.
+fn call_json<H: Host + ?Sized, T: serde::Serialize>(
+    host: &mut H,
+    (namespace, operation): (&str, &str),
+    payload: &T,
+) -> Result<Vec<u8>, HostError> {
+    let payload = serde_json::to_vec(payload).map_err(|e| HostError::Failed(e.to_string()))?;
+    host.call(namespace, operation, &payload)
+        .map_err(HostError::Failed)
 }
 
 /// The system's wall clock, Unix seconds: what a [`Host`] with a clock answers (the WASI clock
@@ -49,18 +112,16 @@ impl Host for NoHost {
 pub const MANIFEST_DIGEST: (&str, &str) = ("oci", "v1/manifest_digest");
 
 /// Resolves `image` to the digest of its manifest through the host, checking the answer.
-pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, String> {
+pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, HostError> {
     #[derive(Deserialize)]
     struct Answer {
         digest: String,
     }
-    let (namespace, operation) = MANIFEST_DIGEST;
-    let payload = serde_json::to_vec(&image.to_string()).map_err(|e| e.to_string())?;
-    let answer = host.call(namespace, operation, &payload)?;
-    let answer: Answer = serde_json::from_slice(&answer)
-        .map_err(|e| format!("the host's answer to {namespace}/{operation} is malformed: {e}"))?;
+    let answer = call_json(host, MANIFEST_DIGEST, &image.to_string())?;
+    let answer: Answer =
+        serde_json::from_slice(&answer).map_err(|e| HostError::malformed(MANIFEST_DIGEST, e))?;
     Digest::parse(&answer.digest)
-        .map_err(|e| format!("the host answered {namespace}/{operation} with a bad digest: {e}"))
+        .map_err(|e| HostError::malformed(MANIFEST_DIGEST, format!("a bad digest: {e}")))
 }
 
 /// `kubernetes` / `get_resource`: one object of the cluster (Kubewarden's context-aware
@@ -83,19 +144,6 @@ pub struct ResourceRequest {
     /// Ask the host not to answer from its cache.
     #[serde(default)]
     pub disable_cache: bool,
-}
-
-/// Reads one cluster object through the host. The error is the host's (an object that does not
-/// exist is an error too: hosts answer the API server's 404 as one).
-pub fn get_resource(
-    host: &mut dyn Host,
-    request: &ResourceRequest,
-) -> Result<serde_json::Value, String> {
-    let (namespace, operation) = GET_RESOURCE;
-    let payload = serde_json::to_vec(request).map_err(|e| e.to_string())?;
-    let answer = host.call(namespace, operation, &payload)?;
-    serde_json::from_slice(&answer)
-        .map_err(|e| format!("the host's answer to {namespace}/{operation} is malformed: {e}"))
 }
 
 /// Answers [`GET_RESOURCE`] from a Gatekeeper `data` document: Gatekeeper replicates the cluster
@@ -135,6 +183,31 @@ impl<'a> InventoryHost<'a> {
     }
 }
 
+impl InventoryHost<'_> {
+    /// The object `request` names, in the inventory.
+    fn lookup(&mut self, request: &ResourceRequest) -> Result<&Value, String> {
+        let inventory = self.inventory()?;
+        let scope = match &request.namespace {
+            Some(ns) => inventory.get("namespace").and_then(|n| n.get(ns)),
+            None => inventory.get("cluster"),
+        };
+        scope
+            .and_then(|s| s.get(&request.api_version))
+            .and_then(|v| v.get(&request.kind))
+            .and_then(|k| k.get(&request.name))
+            .ok_or_else(|| {
+                let place = match &request.namespace {
+                    Some(ns) => format!("data.inventory.namespace[{ns:?}]"),
+                    None => "data.inventory.cluster".to_owned(),
+                };
+                format!(
+                    "{} {:?} not found in {place}[{:?}][{:?}]",
+                    request.kind, request.name, request.api_version, request.kind
+                )
+            })
+    }
+}
+
 impl Host for InventoryHost<'_> {
     fn call(
         &mut self,
@@ -149,30 +222,16 @@ impl Host for InventoryHost<'_> {
         }
         let request: ResourceRequest =
             serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-        let inventory = self.inventory()?;
-        let scope = match &request.namespace {
-            Some(ns) => inventory.get("namespace").and_then(|n| n.get(ns)),
-            None => inventory.get("cluster"),
-        };
-        let object = scope
-            .and_then(|s| s.get(&request.api_version))
-            .and_then(|v| v.get(&request.kind))
-            .and_then(|k| k.get(&request.name))
-            .ok_or_else(|| {
-                let place = match &request.namespace {
-                    Some(ns) => format!("data.inventory.namespace[{ns:?}]"),
-                    None => "data.inventory.cluster".to_owned(),
-                };
-                format!(
-                    "{} {:?} not found in {place}[{:?}][{:?}]",
-                    request.kind, request.name, request.api_version, request.kind
-                )
-            })?;
-        serde_json::to_vec(object).map_err(|e| e.to_string())
+        serde_json::to_vec(self.lookup(&request)?).map_err(|e| e.to_string())
     }
 
     fn now_unix(&self) -> Option<i64> {
         None
+    }
+
+    /// The object itself, not its text: nothing is serialised and read again.
+    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Value, HostError> {
+        self.lookup(request).cloned().map_err(HostError::Failed)
     }
 }
 
@@ -202,10 +261,14 @@ mod tests {
         .to_string();
         let mut host = InventoryHost::new(data.as_bytes());
         assert_eq!(
-            get_resource(&mut host, &request(Some("att"), "sha256-ab")).unwrap(),
+            host.get_resource(&request(Some("att"), "sha256-ab"))
+                .unwrap(),
             object
         );
-        let missing = get_resource(&mut host, &request(Some("att"), "sha256-cd")).unwrap_err();
+        let missing = host
+            .get_resource(&request(Some("att"), "sha256-cd"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             missing,
             r#"ConfigMap "sha256-cd" not found in data.inventory.namespace["att"]["v1"]["ConfigMap"]"#
@@ -213,7 +276,7 @@ mod tests {
         let mut cluster = request(None, "att");
         cluster.kind = "Namespace".into();
         assert_eq!(
-            get_resource(&mut host, &cluster).unwrap(),
+            host.get_resource(&cluster).unwrap(),
             json!({"kind": "Namespace"})
         );
         let other = host
@@ -229,11 +292,17 @@ mod tests {
     fn no_inventory_is_an_error_that_says_what_to_configure() {
         for data in ["", "{}", "null"] {
             let mut host = InventoryHost::new(data.as_bytes());
-            let e = get_resource(&mut host, &request(Some("att"), "x")).unwrap_err();
+            let e = host
+                .get_resource(&request(Some("att"), "x"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("no data.inventory"), "{data}: {e}");
         }
         let mut host = InventoryHost::new(b"{not json");
-        let e = get_resource(&mut host, &request(Some("att"), "x")).unwrap_err();
+        let e = host
+            .get_resource(&request(Some("att"), "x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not JSON"), "{e}");
     }
 }

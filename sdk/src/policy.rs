@@ -2,6 +2,7 @@
 //! common settings, find the images, ask the rule about each, and build the answer.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use serde_json::Value;
 use crate::host::Host;
 use crate::image::ImageRef;
 use crate::rule::{Check, ContainerId, Image, ImagePatch, Rule, Verdict, Violation};
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 use crate::workload::{PodSpecPath, WorkloadView};
 
 /// How many violations a denial message lists before it summarises the rest.
@@ -103,15 +104,78 @@ struct GroupVersionKind {
     kind: String,
 }
 
+/// Why a request gets no verdict from the rule: it is denied with this error as its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The payload (or Gatekeeper input) is not the JSON document it must be.
+    Unreadable {
+        /// Where in the document the value at fault is (`request.object.spec.containers[1].image`),
+        /// when the text is JSON but a value has the wrong shape.
+        path: Option<String>,
+        /// What is wrong (for a syntax error, with serde_json's line and column).
+        detail: String,
+    },
+    /// The settings (waPC) are invalid.
+    Settings(SettingsError),
+    /// The constraint's parameters (Gatekeeper mode) are invalid.
+    Parameters(SettingsError),
+    /// The request's kind is not a workload custody reads.
+    UnknownKind {
+        /// The API group, empty for the core group.
+        group: String,
+        /// The kind.
+        kind: String,
+    },
+    /// The request has no object, and its operation needs one.
+    NoObject,
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Unreadable {
+                path: Some(path),
+                detail,
+            } => write!(f, "cannot read the admission request: {path}: {detail}"),
+            RequestError::Unreadable { path: None, detail } => {
+                write!(f, "cannot read the admission request: {detail}")
+            }
+            RequestError::Settings(e) => e.fmt(f),
+            RequestError::Parameters(e) => write!(f, "invalid parameters: {}", e.detail()),
+            RequestError::UnknownKind { group, kind } => {
+                let group = if group.is_empty() { "core" } else { group };
+                write!(
+                    f,
+                    "kind {group}/{kind} is not a workload custody knows how to read; \
+                     it checks Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, \
+                     ReplicationController, Job and CronJob"
+                )
+            }
+            RequestError::NoObject => f.write_str("the admission request has no object to check"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
 /// Reads a JSON document; on failure, says where in the document it went wrong.
-fn parse_located<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+fn parse_located<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RequestError> {
     serde_json::from_slice(bytes).map_err(|e| {
         let message = e.to_string();
         let position = format!(" at line {} column {}", e.line(), e.column());
-        let bare = message.strip_suffix(&position).unwrap_or(&message);
         match json_path_at(bytes, e.line(), e.column()) {
-            Some(path) if e.is_data() => format!("{path}: {bare}"),
-            _ => message,
+            Some(path) if e.is_data() => RequestError::Unreadable {
+                path: Some(path),
+                detail: message
+                    .strip_suffix(&position)
+                    .unwrap_or(&message)
+                    .to_owned(),
+            },
+            _ => RequestError::Unreadable {
+                path: None,
+                detail: message,
+            },
         }
     })
 }
@@ -192,11 +256,10 @@ fn json_path_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
 }
 
 /// Decides on a `validate` payload (`{"request": <AdmissionRequest>, "settings": {...}}`).
-pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
-    let payload: Payload =
-        parse_located(payload).map_err(|e| format!("cannot read the admission request: {e}"))?;
+pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, RequestError> {
+    let payload: Payload = parse_located(payload)?;
     let settings =
-        Settings::<R::Settings>::from_value(payload.settings).map_err(|e| e.to_string())?;
+        Settings::<R::Settings>::from_value(payload.settings).map_err(RequestError::Settings)?;
     decide::<R>(payload.request, &settings, host)
 }
 
@@ -205,25 +268,18 @@ fn decide<R: Rule>(
     request: RequestView,
     settings: &Settings<R::Settings>,
     host: &mut dyn Host,
-) -> Result<Verdict, String> {
+) -> Result<Verdict, RequestError> {
     let Some(mut object) = request.object else {
         return match request.operation.as_deref() {
             Some("DELETE" | "CONNECT") => Ok(Verdict::Allow),
-            _ => Err("the admission request has no object to check".into()),
+            _ => Err(RequestError::NoObject),
         };
     };
     let Some(path) = PodSpecPath::for_kind(&request.kind.group, &request.kind.kind) else {
-        let group = if request.kind.group.is_empty() {
-            "core"
-        } else {
-            &request.kind.group
-        };
-        return Err(format!(
-            "kind {group}/{} is not a workload custody knows how to read; \
-             it checks Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, \
-             ReplicationController, Job and CronJob",
-            request.kind.kind
-        ));
+        return Err(RequestError::UnknownKind {
+            group: request.kind.group,
+            kind: request.kind.kind,
+        });
     };
     if let Some(ns) = &request.namespace {
         if settings.common.namespace_is_exempt(ns) {
@@ -339,7 +395,7 @@ pub fn validate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> ValidationRespo
             Ok(object) => ValidationResponse::accept(Some(object)),
             Err(e) => ValidationResponse::reject(format!("cannot pin the images: {e}")),
         },
-        Err(message) => ValidationResponse::reject(message),
+        Err(error) => ValidationResponse::reject(error.to_string()),
     }
 }
 
@@ -437,16 +493,15 @@ pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperV
                 ))
             })
             .collect(),
-        Err(message) => vec![Violation::request(message)],
+        Err(error) => vec![Violation::request(error.to_string())],
     };
     listed(violations).into_iter().map(Into::into).collect()
 }
 
-fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
-    let input: GatekeeperInput =
-        parse_located(input).map_err(|e| format!("cannot read the admission request: {e}"))?;
-    let settings = Settings::<R::Settings>::from_value(input.parameters)
-        .map_err(|e| format!("invalid parameters: {}", e.detail()))?;
+fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verdict, RequestError> {
+    let input: GatekeeperInput = parse_located(input)?;
+    let settings =
+        Settings::<R::Settings>::from_value(input.parameters).map_err(RequestError::Parameters)?;
     decide::<R>(input.review, &settings, host)
 }
 
@@ -468,7 +523,10 @@ mod tests {
     fn located(json: &str) -> String {
         match parse_located::<Payload>(json.as_bytes()) {
             Ok(_) => "parsed".into(),
-            Err(e) => e,
+            Err(e) => e
+                .to_string()
+                .trim_start_matches("cannot read the admission request: ")
+                .to_owned(),
         }
     }
 
@@ -492,6 +550,65 @@ mod tests {
         assert_eq!(
             located("{\"request\": "),
             "EOF while parsing a value at line 1 column 12"
+        );
+    }
+
+    /// A rule that allows everything, with settings of its own that may be invalid.
+    struct AllowAll;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoSettings {}
+
+    impl crate::settings::PolicySettings for NoSettings {}
+
+    impl Rule for AllowAll {
+        type Settings = NoSettings;
+        type State = ();
+        fn check(_: &NoSettings, _: &mut (), _: &Image<'_>, _: &mut dyn Host) -> Check {
+            Check::Allow
+        }
+    }
+
+    /// Callers branch on the variant; the message is the one users read.
+    #[test]
+    fn request_errors_are_typed() {
+        let run = |payload: serde_json::Value| {
+            evaluate::<AllowAll>(payload.to_string().as_bytes(), &mut crate::NoHost)
+        };
+        let pod = serde_json::json!({"spec": {"containers": []}});
+        let e = run(serde_json::json!({"request": {"kind": {"group": "batch", "kind": "Frob"}, "object": pod}}))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            RequestError::UnknownKind {
+                group: "batch".into(),
+                kind: "Frob".into()
+            }
+        );
+        assert!(
+            e.to_string()
+                .starts_with("kind batch/Frob is not a workload"),
+            "{e}"
+        );
+        let e =
+            run(serde_json::json!({"request": {"kind": {"kind": "Pod"}, "operation": "CREATE"}}))
+                .unwrap_err();
+        assert_eq!(e, RequestError::NoObject);
+        let e = run(serde_json::json!({"request": {"kind": {"kind": "Pod"}, "object": pod}, "settings": {"bogus": 1}}))
+            .unwrap_err();
+        assert!(
+            matches!(&e, RequestError::Settings(s) if s.field == "bogus"),
+            "{e:?}"
+        );
+        let e = run(serde_json::json!({"request": {"kind": {"kind": "Pod"}, "object": {"spec": {"containers": [{"name": "a", "image": 1}]}}}}))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            RequestError::Unreadable {
+                path: Some("request.object.spec.containers[0].image".into()),
+                detail: "invalid type: integer `1`, expected a string".into()
+            }
         );
     }
 }

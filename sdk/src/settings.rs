@@ -728,7 +728,7 @@ mod tests {
                     Check::Deny(format!("{} meets the strict rule", reference.original()))
                 } else if settings.pin.matches(reference) {
                     crate::host::manifest_digest(host, reference)
-                        .map_or_else(Check::Deny, Check::Pin)
+                        .map_or_else(|e| Check::Deny(e.to_string()), Check::Pin)
                 } else {
                     Check::Allow
                 }
