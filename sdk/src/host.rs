@@ -3,6 +3,7 @@
 //! `__host_call` and the WASI clock; OPA ABI: [`InventoryHost`], with no clock); natively the caller
 //! supplies its own implementation.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -21,12 +22,15 @@ pub trait Host {
     /// needs the time asks here, never the system: what a module may know comes from its host.
     fn now_unix(&self) -> Option<i64>;
 
-    /// `kubernetes` / `get_resource`: one cluster object (see [`GET_RESOURCE`]). Through
-    /// [`call`](Host::call) and the answer's JSON text unless the host holds the objects itself
-    /// ([`InventoryHost`] hands them over as they are).
-    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Value, HostError> {
+    /// `kubernetes` / `get_resource`: one cluster object (see [`GET_RESOURCE`]); an object that
+    /// does not exist is an error too (hosts answer the API server's 404 as one). Through
+    /// [`call`](Host::call) and the answer's JSON text, unless the host holds the objects itself
+    /// ([`InventoryHost`] lends them as they are: nothing is serialised, read again or copied).
+    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Cow<'_, Value>, HostError> {
         let answer = call_json(self, GET_RESOURCE, request)?;
-        serde_json::from_slice(&answer).map_err(|e| HostError::malformed(GET_RESOURCE, e))
+        serde_json::from_slice(&answer)
+            .map(Cow::Owned)
+            .map_err(|e| HostError::malformed(GET_RESOURCE, e))
     }
 }
 
@@ -229,9 +233,10 @@ impl Host for InventoryHost<'_> {
         None
     }
 
-    /// The object itself, not its text: nothing is serialised and read again.
-    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Value, HostError> {
-        self.lookup(request).cloned().map_err(HostError::Failed)
+    fn get_resource(&mut self, request: &ResourceRequest) -> Result<Cow<'_, Value>, HostError> {
+        self.lookup(request)
+            .map(Cow::Borrowed)
+            .map_err(HostError::Failed)
     }
 }
 
@@ -262,7 +267,8 @@ mod tests {
         let mut host = InventoryHost::new(data.as_bytes());
         assert_eq!(
             host.get_resource(&request(Some("att"), "sha256-ab"))
-                .unwrap(),
+                .unwrap()
+                .into_owned(),
             object
         );
         let missing = host
@@ -276,7 +282,7 @@ mod tests {
         let mut cluster = request(None, "att");
         cluster.kind = "Namespace".into();
         assert_eq!(
-            host.get_resource(&cluster).unwrap(),
+            host.get_resource(&cluster).unwrap().into_owned(),
             json!({"kind": "Namespace"})
         );
         let other = host
