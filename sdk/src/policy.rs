@@ -14,7 +14,7 @@ use crate::settings::Settings;
 use crate::workload::{PodSpecPath, WorkloadView};
 
 /// How many violations a denial message lists before it summarises the rest.
-pub const MAX_LISTED_VIOLATIONS: usize = 50;
+const MAX_LISTED_VIOLATIONS: usize = 50;
 
 /// The answer to `validate`, in Kubewarden's wire format (snake_case; unknown fields ignored when
 /// read). The host reads it with this same type.
@@ -192,7 +192,7 @@ fn json_path_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
 }
 
 /// Decides on a `validate` payload (`{"request": <AdmissionRequest>, "settings": {...}}`).
-pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
+pub(crate) fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, String> {
     let payload: Payload =
         parse_located(payload).map_err(|e| format!("cannot read the admission request: {e}"))?;
     let settings =
@@ -260,7 +260,6 @@ fn decide<R: Rule>(
             Some(check) => check.clone(),
             None => {
                 let image = Image {
-                    container: &container,
                     reference,
                     pod_annotations: &pod_annotations,
                 };
@@ -301,7 +300,7 @@ fn listed(mut violations: Vec<Violation>) -> Vec<Violation> {
 }
 
 /// Joins violations into one message, a line each, listing at most [`MAX_LISTED_VIOLATIONS`].
-pub fn denial_message(violations: Vec<Violation>) -> String {
+fn denial_message(violations: Vec<Violation>) -> String {
     listed(violations)
         .iter()
         .map(ToString::to_string)
@@ -391,7 +390,7 @@ struct GatekeeperInput {
 }
 
 /// One Gatekeeper violation: `{"msg": "...", "details": {...}}`. custody puts the container
-/// ([`ContainerId`]) in `details`; hosts read any object there.
+/// (`container`, `location`, `image`) in `details`; hosts read any object there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatekeeperViolation {
     /// The message: the same line the waPC build puts in its denial.
@@ -421,7 +420,7 @@ pub struct GatekeeperResult {
 }
 
 /// Gatekeeper mode: the violations for an input document (`{"review": .., "parameters": ..}`),
-/// one per offending container, at most [`MAX_LISTED_VIOLATIONS`] and one counting the rest; none
+/// one per offending container, at most 50 and one counting the rest; none
 /// means allowed. Unreadable input and invalid parameters are violations too: this mode has no
 /// separate settings check, and an error must not allow.
 pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperViolation> {
