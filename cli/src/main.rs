@@ -1,4 +1,5 @@
-//! `custody`: run Kubewarden (waPC) admission policies locally.
+//! `custody`: run Kubewarden admission policies locally, waPC modules and Gatekeeper-mode (OPA wasm
+//! ABI) modules (`--abi gatekeeper`, or detected from the module).
 
 mod annotate;
 mod attestations;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Run custody / Kubewarden admission policies (WebAssembly modules) locally.
+/// Run custody / Kubewarden admission policies (waPC or Gatekeeper-mode wasm modules) locally.
 #[derive(Debug, Parser)]
 #[command(name = "custody", version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {

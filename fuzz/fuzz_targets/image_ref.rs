@@ -3,7 +3,8 @@
 //! - the canonical form (`Display`: `domain/path[:tag][@digest]`) parses again to the same parts,
 //!   and is its own canonical form;
 //! - a digest's string form is the input, and parses to the same digest;
-//! - `with_digest` keeps the name and tag, and its `original` is its canonical form;
+//! - a reference without a digest, with `@<digest>` appended (what a pinning mutation writes),
+//!   parses to the same name and tag with that digest (within the length limit);
 //! - a valid tag is the tag of `a:<tag>`.
 #![no_main]
 
@@ -65,12 +66,6 @@ fn check_reference(s: &str, r: &ImageRef) {
     if let Some(d) = r.digest() {
         check_digest(d);
     }
-    assert_eq!(
-        r.is_latest(),
-        r.tag() == Some("latest") || (r.tag().is_none() && r.digest().is_none()),
-        "{s:?}"
-    );
-
     let canonical = r.to_string();
     assert!(canonical.starts_with(&r.name()));
     let again = ImageRef::parse(&canonical)
@@ -87,20 +82,16 @@ fn check_reference(s: &str, r: &ImageRef) {
     );
 
     let digest = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).expect("valid digest");
-    let pinned = r.with_digest(digest.clone());
-    assert_eq!(pinned.digest(), Some(&digest));
-    assert_eq!(
-        (pinned.domain(), pinned.path(), pinned.tag()),
-        (r.domain(), r.path(), r.tag())
-    );
-    assert_eq!(pinned.original(), pinned.to_string());
-    let reparsed = ImageRef::parse(pinned.original()).unwrap_or_else(|e| {
-        panic!(
-            "{s:?}: pinned form {:?} does not parse: {e}",
-            pinned.original()
-        )
-    });
-    assert_eq!(parts(&reparsed), parts(&pinned));
+    let written = format!("{s}@{digest}");
+    if r.digest().is_none() && written.len() <= image::MAX_REFERENCE_LENGTH {
+        let pinned = ImageRef::parse(&written)
+            .unwrap_or_else(|e| panic!("{s:?}: pinned form {written:?} does not parse: {e}"));
+        assert_eq!(pinned.digest(), Some(&digest));
+        assert_eq!(
+            (pinned.domain(), pinned.path(), pinned.tag()),
+            (r.domain(), r.path(), r.tag())
+        );
+    }
 }
 
 fuzz_target!(|data: &[u8]| {

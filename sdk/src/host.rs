@@ -113,7 +113,7 @@ impl Host for NoHost {
 }
 
 /// `oci` / `v1/manifest_digest`: the digest of the manifest (or index) a reference points at now.
-pub const MANIFEST_DIGEST: (&str, &str) = ("oci", "v1/manifest_digest");
+pub(crate) const MANIFEST_DIGEST: (&str, &str) = ("oci", "v1/manifest_digest");
 
 /// Resolves `image` to the digest of its manifest through the host, checking the answer.
 pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, HostError> {
@@ -131,7 +131,7 @@ pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, 
 /// `kubernetes` / `get_resource`: one object of the cluster (Kubewarden's context-aware
 /// capability; the policy's metadata must list the kind in `contextAwareResources`). In Gatekeeper
 /// mode the SDK answers it from `data.inventory`.
-pub const GET_RESOURCE: (&str, &str) = ("kubernetes", "get_resource");
+pub(crate) const GET_RESOURCE: (&str, &str) = ("kubernetes", "get_resource");
 
 /// Which object [`get_resource`] reads.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]

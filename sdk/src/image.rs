@@ -19,7 +19,7 @@
 //! * The first path segment is a registry domain only if it contains `.` or `:`, is
 //!   `localhost`, or contains an upper-case letter; otherwise the reference names a Docker Hub
 //!   repository (`nginx` is `docker.io/library/nginx`).
-//! * A missing tag stays missing: `latest` is never filled in (see [`ImageRef::is_latest`]).
+//! * A missing tag stays missing: `latest` is never filled in ([`ImageRef::tag`] is `None`).
 //! * Only `sha256`, `sha384` and `sha512` digests are accepted, with exactly 64, 96 or 128
 //!   lower-case hex characters.
 //! * A port is a number from 1 to 65535 (stricter than the grammar's any digits: no runtime
@@ -69,13 +69,13 @@ pub const MAX_REFERENCE_LENGTH: usize = 4096;
 /// Longest normalised name (`domain/path`), in characters.
 pub const MAX_NAME_LENGTH: usize = 255;
 /// Longest tag, in characters.
-pub const MAX_TAG_LENGTH: usize = 128;
+pub(crate) const MAX_TAG_LENGTH: usize = 128;
 /// The registry of references without a domain.
 pub const DEFAULT_DOMAIN: &str = "docker.io";
 /// The legacy name of Docker Hub, normalised to [`DEFAULT_DOMAIN`].
 const LEGACY_DEFAULT_DOMAIN: &str = "index.docker.io";
 /// The port a registry is reached on when none is written: HTTPS's.
-pub const DEFAULT_PORT: u16 = 443;
+pub(crate) const DEFAULT_PORT: u16 = 443;
 /// The namespace of single-component Docker Hub repositories.
 const OFFICIAL_REPOSITORY_PREFIX: &str = "library/";
 
@@ -105,7 +105,7 @@ impl DigestAlgorithm {
     }
 
     /// The algorithm named `s` (exact, lower-case), if it is supported.
-    pub fn from_name(s: &str) -> Option<Self> {
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
         match s {
             "sha256" => Some(Self::Sha256),
             "sha384" => Some(Self::Sha384),
@@ -388,29 +388,6 @@ impl ImageRef {
     /// The digest, if one was written.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
-    }
-
-    /// Whether the reference resolves to whatever `latest` currently is: tagged `latest`, or
-    /// neither tagged nor pinned by digest.
-    pub fn is_latest(&self) -> bool {
-        match (&self.tag, &self.digest) {
-            (Some(tag), _) => tag == "latest",
-            (None, digest) => digest.is_none(),
-        }
-    }
-
-    /// The same name and tag pinned to `digest` (replacing any digest); its
-    /// [`original`](Self::original) is the normalised string form.
-    pub fn with_digest(&self, digest: Digest) -> ImageRef {
-        let mut pinned = ImageRef {
-            original: String::new(),
-            domain: self.domain.clone(),
-            path: self.path.clone(),
-            tag: self.tag.clone(),
-            digest: Some(digest),
-        };
-        pinned.original = pinned.to_string();
-        pinned
     }
 }
 
@@ -1303,65 +1280,39 @@ mod tests {
     }
 
     #[test]
-    fn normalisation_and_latest() {
+    fn normalisation_and_missing_tags() {
         let r = ImageRef::parse("nginx").unwrap();
         assert_eq!(r.name(), "docker.io/library/nginx", "bare name normalised");
-        assert_eq!(r.tag(), None, "no tag is not latest");
-        assert!(r.is_latest(), "untagged, undigested resolves latest");
+        assert_eq!(
+            (r.tag(), r.digest()),
+            (None, None),
+            "no tag is not filled in"
+        );
 
-        assert!(
-            ImageRef::parse("docker.io/nginx:latest")
-                .unwrap()
-                .is_latest(),
-            "explicit latest"
-        );
-        assert!(
-            !ImageRef::parse("nginx:1.25").unwrap().is_latest(),
-            "other tag"
-        );
-        assert!(
-            !ImageRef::parse("nginx:Latest").unwrap().is_latest(),
+        let latest = ImageRef::parse("docker.io/nginx:latest").unwrap();
+        assert_eq!(latest.tag(), Some("latest"), "explicit latest");
+        assert_eq!(
+            ImageRef::parse("nginx:Latest").unwrap().tag(),
+            Some("Latest"),
             "tags are case-sensitive"
         );
         let digest_only = ImageRef::parse(&format!("nginx@sha256:{H64}")).unwrap();
-        assert!(!digest_only.is_latest(), "digest pins the image");
+        assert_eq!(
+            digest_only.tag(),
+            None,
+            "a digest-only reference has no tag"
+        );
         let both = ImageRef::parse(&format!("nginx:latest@sha256:{H64}")).unwrap();
-        assert!(both.is_latest(), "tag latest counts even with a digest");
+        assert_eq!(
+            both.tag(),
+            Some("latest"),
+            "the tag is kept beside a digest"
+        );
+        assert!(both.digest().is_some());
 
         let r = ImageRef::parse("registry:5000/app").unwrap();
         assert_eq!(r.domain(), "registry:5000", "port kept in the domain");
         assert_eq!(r.tag(), None, "port is not a tag");
-        assert!(r.is_latest(), "untagged registry image");
-    }
-
-    #[test]
-    fn with_digest_pins_and_keeps_tag() {
-        let d = Digest::parse(&format!("sha256:{H64}")).unwrap();
-        let r = ImageRef::parse("nginx:1.25")
-            .unwrap()
-            .with_digest(d.clone());
-        assert_eq!(r.tag(), Some("1.25"));
-        assert_eq!(r.digest(), Some(&d));
-        assert_eq!(
-            r.original(),
-            format!("docker.io/library/nginx:1.25@sha256:{H64}")
-        );
-        assert_eq!(
-            ImageRef::parse(r.original()).unwrap(),
-            r,
-            "pinned form parses back to itself"
-        );
-        assert!(!ImageRef::parse("nginx")
-            .unwrap()
-            .with_digest(d.clone())
-            .is_latest());
-
-        let other = Digest::parse(&format!("sha512:{}", hex(128))).unwrap();
-        assert_eq!(
-            r.with_digest(other.clone()).digest(),
-            Some(&other),
-            "digest replaced"
-        );
     }
 
     #[test]

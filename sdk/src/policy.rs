@@ -15,7 +15,7 @@ use crate::settings::{Settings, SettingsError};
 use crate::workload::{PodSpecPath, WorkloadView};
 
 /// How many violations a denial message lists before it summarises the rest.
-pub const MAX_LISTED_VIOLATIONS: usize = 50;
+const MAX_LISTED_VIOLATIONS: usize = 50;
 
 /// The answer to `validate`, in Kubewarden's wire format (snake_case; unknown fields ignored when
 /// read). The host reads it with this same type.
@@ -106,8 +106,7 @@ struct GroupVersionKind {
 
 /// Why a request gets no verdict from the rule: it is denied with this error as its message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// The payload (or Gatekeeper input) is not the JSON document it must be.
     Unreadable {
         /// Where in the document the value at fault is (`request.object.spec.containers[1].image`),
@@ -256,7 +255,10 @@ fn json_path_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
 }
 
 /// Decides on a `validate` payload (`{"request": <AdmissionRequest>, "settings": {...}}`).
-pub fn evaluate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Result<Verdict, RequestError> {
+pub(crate) fn evaluate<R: Rule>(
+    payload: &[u8],
+    host: &mut dyn Host,
+) -> Result<Verdict, RequestError> {
     let payload: Payload = parse_located(payload)?;
     let settings =
         Settings::<R::Settings>::from_value(payload.settings).map_err(RequestError::Settings)?;
@@ -316,7 +318,6 @@ fn decide<R: Rule>(
             Some(check) => check.clone(),
             None => {
                 let image = Image {
-                    container: &container,
                     reference,
                     pod_annotations: &pod_annotations,
                 };
@@ -357,7 +358,7 @@ fn listed(mut violations: Vec<Violation>) -> Vec<Violation> {
 }
 
 /// Joins violations into one message, a line each, listing at most [`MAX_LISTED_VIOLATIONS`].
-pub fn denial_message(violations: Vec<Violation>) -> String {
+fn denial_message(violations: Vec<Violation>) -> String {
     listed(violations)
         .iter()
         .map(ToString::to_string)
@@ -447,7 +448,7 @@ struct GatekeeperInput {
 }
 
 /// One Gatekeeper violation: `{"msg": "...", "details": {...}}`. custody puts the container
-/// ([`ContainerId`]) in `details`; hosts read any object there.
+/// (`container`, `location`, `image`) in `details`; hosts read any object there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatekeeperViolation {
     /// The message: the same line the waPC build puts in its denial.
@@ -477,7 +478,7 @@ pub struct GatekeeperResult {
 }
 
 /// Gatekeeper mode: the violations for an input document (`{"review": .., "parameters": ..}`),
-/// one per offending container, at most [`MAX_LISTED_VIOLATIONS`] and one counting the rest; none
+/// one per offending container, at most 50 and one counting the rest; none
 /// means allowed. Unreadable input and invalid parameters are violations too: this mode has no
 /// separate settings check, and an error must not allow.
 pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperViolation> {

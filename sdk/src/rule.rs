@@ -10,12 +10,11 @@ use crate::image::{Digest, ImageRef};
 use crate::settings::PolicySettings;
 use crate::workload::Container;
 
-/// One image to judge: the container it belongs to and its parsed reference. Images that do not
-/// parse never reach a rule (they are violations already), nor do exempt images.
+/// One image to judge: its parsed reference and its pod's annotations. Images that do not parse
+/// never reach a rule (they are violations already), nor do exempt images; a denial is attributed
+/// to every container that uses the image.
 #[derive(Debug)]
 pub struct Image<'a> {
-    /// The container.
-    pub container: &'a Container,
     /// Its image, parsed.
     pub reference: ImageRef,
     /// The annotations of the pod it runs in (a workload's pod template annotations).
@@ -54,7 +53,7 @@ pub trait Rule {
 
 /// One reason to deny, tied to a container where there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
+pub(crate) struct Violation {
     /// The container at fault, or `None` for the request as a whole.
     pub container: Option<ContainerId>,
     /// What is wrong.
@@ -63,7 +62,7 @@ pub struct Violation {
 
 /// Which container a violation is about (Gatekeeper's violation `details`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerId {
+pub(crate) struct ContainerId {
     /// Its `name`.
     #[serde(rename = "container")]
     pub name: String,
@@ -112,7 +111,7 @@ impl fmt::Display for Violation {
 
 /// An image to rewrite: the JSON pointer of the container's `image` field and the new value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImagePatch {
+pub(crate) struct ImagePatch {
     /// RFC 6901 pointer into the object.
     pub pointer: String,
     /// The pinned image.
@@ -121,7 +120,7 @@ pub struct ImagePatch {
 
 /// The decision on a whole request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Allowed as it is.
     Allow,
     /// Denied, one violation per offending container.

@@ -27,7 +27,7 @@ pub struct SettingsError {
 impl SettingsError {
     /// `field: message` (or the message alone for the settings as a whole), without the
     /// `invalid settings:` prefix.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         if self.field.is_empty() {
             self.message.clone()
         } else {
@@ -296,7 +296,7 @@ fn canonical_wild_domain(domain: &str) -> String {
 
 /// Settings every policy has.
 #[derive(Debug, Clone, Default)]
-pub struct CommonSettings {
+pub(crate) struct CommonSettings {
     /// Namespaces whose requests are allowed without checks.
     pub exempt_namespaces: Vec<NamespaceName>,
     /// Images that are allowed without checks.
@@ -312,7 +312,7 @@ impl CommonSettings {
 
 /// The common settings and the policy's own, parsed and checked.
 #[derive(Debug, Clone, Default)]
-pub struct Settings<S> {
+pub(crate) struct Settings<S> {
     /// Shared by every policy.
     pub common: CommonSettings,
     /// The policy's own.

@@ -31,7 +31,7 @@ pub const ABI_VERSION: i32 = 1;
 /// `opa_wasm_abi_minor_version`: 1.2, the one-shot `opa_eval` included.
 pub const ABI_MINOR_VERSION: i32 = 2;
 /// The entrypoint map `entrypoints()` returns.
-pub const ENTRYPOINTS: &[u8] = br#"{"custody/violation":0}"#;
+const ENTRYPOINTS: &[u8] = br#"{"custody/violation":0}"#;
 
 const PAGE: u64 = 65536;
 

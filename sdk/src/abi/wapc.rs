@@ -44,7 +44,7 @@ const BINDING: &str = "kubewarden";
 
 /// Host capabilities through `__host_call`.
 #[derive(Debug, Default)]
-pub struct WapcHost;
+pub(crate) struct WapcHost;
 
 impl Host for WapcHost {
     fn call(
