@@ -43,10 +43,12 @@ enum Subcommand {
 /// The ConfigMap: name sha256-<hex> (the digest), labels app.kubernetes.io/managed-by=custody and
 /// custody.dev/attestations=v1, annotation custody.dev/image=<registry>/<repository>@<digest>.
 ///
-/// Registry access: HTTPS (system roots), or plain HTTP with --plain-http. Credentials: anonymous,
-/// or `auths.<registry>.auth` (base64 of user:password) from $DOCKER_CONFIG/config.json, else
-/// ~/.docker/config.json, as `docker login` writes it. Credential helpers (credsStore,
-/// credHelpers) are not supported: such a registry is accessed anonymously, with a note.
+/// Registry access: HTTPS (system roots), or plain HTTP with --plain-http. Credentials: those docker
+/// would use, from $DOCKER_CONFIG/config.json, else ~/.docker/config.json: the registry's
+/// credential helper (credHelpers), its `auths` entry (as `docker login` writes it), else the
+/// credential store (credsStore); a helper is `docker-credential-<name>` on PATH. None: anonymous.
+/// A helper that cannot be run or fails, or a malformed config, is an error. Identity tokens
+/// (OAuth2 refresh tokens) cannot be used: such a registry is accessed anonymously, with a note.
 /// Bounds: every request has a deadline (--timeout), at most 100 attestation layers and 100
 /// bundle referrers, 4 MiB per manifest or blob.
 ///

@@ -27,7 +27,7 @@ Attestations (for the verify-slsa policy):
   custody attestations export [--plain-http] [--namespace NS] [--output yaml|json] IMAGE
     fetches IMAGE's attestations from its registry (cosign sha256-<hex>.att, OCI 1.1 referrers
     holding Sigstore bundles) and prints the ConfigMap to apply in the cluster. Registry
-    credentials: `auths` in the docker config (credential helpers are not supported).
+    credentials: the docker config's, as docker finds them (`auths`, credential helpers).
     See `custody attestations export --help`.";
 
 #[derive(Debug, Subcommand)]

@@ -444,8 +444,7 @@ impl CallError {
         match self {
             CallError::Registry(what, OciDistributionError::UnauthorizedError { url }) => anyhow!(
                 "{what}: the registry refused access ({url}): no valid credentials for it in the \
-                 docker config (`auths`, as `docker login` writes them; credential helpers are \
-                 not supported)"
+                 docker config (`docker login` to it, or configure its credential helper)"
             ),
             CallError::Registry(what, error @ OciDistributionError::RequestError(_)) => {
                 // The cause (connection refused, TLS...) is in the source chain.
