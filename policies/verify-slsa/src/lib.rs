@@ -439,13 +439,15 @@ fn list(patterns: &[RefPattern]) -> String {
         .join(", ")
 }
 
-/// A verification failure, said plainly.
+/// A verification failure, said plainly: an identity mismatch as such (`identity mismatch: …`),
+/// and every other failed check (signature, certificate, log entry, timestamp) as an invalid
+/// signature.
 fn describe(error: &sigstore::Error) -> String {
     match error {
-        sigstore::Error::Invalid(m) if m.starts_with("identity") => m.clone(),
-        sigstore::Error::Invalid(m) => format!("signature invalid: {m}"),
+        sigstore::Error::Identity(_) => error.message().into_owned(),
         sigstore::Error::Malformed(m) => format!("malformed attestation: {m}"),
         sigstore::Error::Unsupported(m) => format!("unsupported attestation: {m}"),
+        _ => format!("signature invalid: {}", error.message()),
     }
 }
 
