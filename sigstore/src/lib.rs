@@ -92,8 +92,9 @@ pub enum Error {
     /// The signer is not the policy's: the certificate's OIDC issuer or subject does not match, or
     /// the bundle is signed with another kind of material (a key for an identity policy, a
     /// certificate for a key policy). Checked first, before any signature. (A key policy's key is
-    /// not compared: a bundle by another key fails as [`Error::Signature`].)
-    Identity(IdentityMismatch),
+    /// not compared: a bundle by another key fails as [`Error::Signature`].) Boxed, so that every
+    /// `Result<_, Error>` stays small; made with `Error::from(IdentityMismatch::…)`.
+    Identity(Box<IdentityMismatch>),
     /// The artifact's signature: the message signature or the DSSE envelope's signature does not
     /// verify with the signer's key, the message digest is not the artifact's, or the in-toto
     /// statement does not name the artifact as a subject.
@@ -195,6 +196,12 @@ impl Error {
 
 impl std::error::Error for Error {}
 
+impl From<IdentityMismatch> for Error {
+    fn from(mismatch: IdentityMismatch) -> Self {
+        Error::Identity(Box::new(mismatch))
+    }
+}
+
 pub(crate) fn malformed(m: impl Into<String>) -> Error {
     Error::Malformed(m.into())
 }
@@ -261,42 +268,42 @@ mod tests {
         let subject = Matcher::prefix("https://github.com/org/").unwrap();
         let cases = [
             (
-                Error::Identity(IdentityMismatch::Issuer {
+                Error::from(IdentityMismatch::Issuer {
                     expected: issuer.clone(),
                     found: Some("https://other.example".into()),
                 }),
                 r#"identity mismatch: certificate issuer "https://other.example" does not match exact "https://issuer.example""#,
             ),
             (
-                Error::Identity(IdentityMismatch::Issuer {
+                Error::from(IdentityMismatch::Issuer {
                     expected: issuer,
                     found: None,
                 }),
                 r#"identity mismatch: certificate has no OIDC issuer (wanted exact "https://issuer.example")"#,
             ),
             (
-                Error::Identity(IdentityMismatch::Subject {
+                Error::from(IdentityMismatch::Subject {
                     expected: subject.clone(),
                     found: vec![],
                 }),
                 r#"identity mismatch: certificate has no subject (SAN URI or email; wanted prefix "https://github.com/org/")"#,
             ),
             (
-                Error::Identity(IdentityMismatch::Subject {
+                Error::from(IdentityMismatch::Subject {
                     expected: subject.clone(),
                     found: vec!["a@example.com".into()],
                 }),
                 r#"identity mismatch: certificate subject "a@example.com" does not match prefix "https://github.com/org/""#,
             ),
             (
-                Error::Identity(IdentityMismatch::Subject {
+                Error::from(IdentityMismatch::Subject {
                     expected: subject,
                     found: vec!["a".into(), "b".into()],
                 }),
                 r#"identity mismatch: certificate subject ["a", "b"] does not match prefix "https://github.com/org/""#,
             ),
             (
-                Error::Identity(IdentityMismatch::SignedWithKey),
+                Error::from(IdentityMismatch::SignedWithKey),
                 "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
             ),
             (

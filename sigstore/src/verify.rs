@@ -114,7 +114,7 @@ pub fn verify(
         (_, Policy::Key { key, spki }, _) => (key.clone(), spki.clone(), None),
         // A key for an identity policy (`signer` refused it already).
         (_, Policy::Identity { .. }, _) => {
-            return Err(Error::Identity(IdentityMismatch::SignedWithKey))
+            return Err(Error::from(IdentityMismatch::SignedWithKey))
         }
     };
 
@@ -272,10 +272,10 @@ fn signer(
         }
         (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(None),
         (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => {
-            Err(Error::Identity(IdentityMismatch::SignedWithKey))
+            Err(Error::from(IdentityMismatch::SignedWithKey))
         }
         (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => {
-            Err(Error::Identity(IdentityMismatch::SignedWithCertificate))
+            Err(Error::from(IdentityMismatch::SignedWithCertificate))
         }
     }
 }
@@ -287,13 +287,13 @@ fn check_identity(id: &Identity, issuer: &Matcher, subject: &Matcher) -> Result<
         .as_deref()
         .is_some_and(|found| issuer.matches(found))
     {
-        return Err(Error::Identity(IdentityMismatch::Issuer {
+        return Err(Error::from(IdentityMismatch::Issuer {
             expected: issuer.clone(),
             found: id.issuer.clone(),
         }));
     }
     if !id.sans.iter().any(|s| subject.matches(s)) {
-        return Err(Error::Identity(IdentityMismatch::Subject {
+        return Err(Error::from(IdentityMismatch::Subject {
             expected: subject.clone(),
             found: id.sans.clone(),
         }));

@@ -288,7 +288,7 @@ fn identity_patterns() {
     let err = check(issuer(), other.clone()).unwrap_err();
     assert_eq!(
         err,
-        Error::Identity(IdentityMismatch::Subject {
+        Error::from(IdentityMismatch::Subject {
             expected: other,
             found: vec![DEFAULT_IDENTITY.to_string()],
         })
@@ -310,7 +310,7 @@ fn identity_patterns() {
     let err = check(google.clone(), Matcher::exact(DEFAULT_IDENTITY)).unwrap_err();
     assert_eq!(
         err,
-        Error::Identity(IdentityMismatch::Issuer {
+        Error::from(IdentityMismatch::Issuer {
             expected: google,
             found: Some(DEFAULT_ISSUER.to_string()),
         })

@@ -379,7 +379,7 @@ fn a_layer_without_certificate_is_key_signed() {
         .unwrap_err();
         assert_eq!(
             err,
-            Error::Identity(IdentityMismatch::SignedWithKey),
+            Error::from(IdentityMismatch::SignedWithKey),
             "{version}"
         );
         assert!(

@@ -499,14 +499,14 @@ mod tests {
     fn failures_are_described_by_their_stage() {
         let cases = [
             (
-                Error::Identity(IdentityMismatch::Subject {
+                Error::from(IdentityMismatch::Subject {
                     expected: Matcher::exact("https://github.com/o/r"),
                     found: vec!["https://github.com/x/y".into()],
                 }),
                 r#"identity mismatch: certificate subject "https://github.com/x/y" does not match exact "https://github.com/o/r""#,
             ),
             (
-                Error::Identity(IdentityMismatch::SignedWithKey),
+                Error::from(IdentityMismatch::SignedWithKey),
                 "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
             ),
             (
