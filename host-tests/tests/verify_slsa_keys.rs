@@ -422,7 +422,7 @@ fn a_keyless_attestor_does_not_accept_a_key_signed_bundle() {
     );
     let b = bundle(&k.attestor, &k.log, &k.log, Version::V0_1);
     let refused =
-        "signature invalid: bundle is signed with a key, but no key was given (identity policy)";
+        "identity mismatch: bundle is signed with a key, but no key was given (identity policy)";
 
     // The keyless attestor alone.
     for outcome in outcomes(

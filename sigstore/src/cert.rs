@@ -3,7 +3,7 @@
 use super::crypto::HashAlg;
 use super::time::Timestamp;
 use super::trust::TrustedRoot;
-use super::{invalid, malformed, Error, PublicKey};
+use super::{certificate_invalid, malformed, Error, PublicKey};
 use const_oid::ObjectIdentifier;
 use der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -41,7 +41,7 @@ pub(crate) fn validity(cert: &Certificate) -> (Timestamp, Timestamp) {
 pub(crate) fn check_valid_at(what: &str, cert: &Certificate, t: Timestamp) -> Result<(), Error> {
     let (not_before, not_after) = validity(cert);
     if t < not_before || t > not_after {
-        return Err(invalid(format!(
+        return Err(certificate_invalid(format!(
             "{what} not valid at signing time {t} (valid {not_before} to {not_after})"
         )));
     }
@@ -68,7 +68,7 @@ pub(crate) fn check_signed_by(
     issuer: &Certificate,
 ) -> Result<(), Error> {
     if child.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
-        return Err(invalid(format!(
+        return Err(certificate_invalid(format!(
             "{what}: issuer name does not match the CA's subject"
         )));
     }
@@ -78,7 +78,9 @@ pub(crate) fn check_signed_by(
         .map_err(|e| malformed(format!("{what}: bad basicConstraints: {e}")))?
         .is_some_and(|(_, bc)| bc.ca);
     if !is_ca {
-        return Err(invalid(format!("{what}: issuing certificate is not a CA")));
+        return Err(certificate_invalid(format!(
+            "{what}: issuing certificate is not a CA"
+        )));
     }
     let tbs = child
         .tbs_certificate()
@@ -91,7 +93,7 @@ pub(crate) fn check_signed_by(
         .ok_or_else(|| malformed(format!("{what}: unaligned signature")))?;
     public_key(issuer)?
         .verify_prehash(&hash.digest(&tbs), sig)
-        .map_err(|_| invalid(format!("{what}: signature by the CA does not verify")))
+        .map_err(|_| certificate_invalid(format!("{what}: signature by the CA does not verify")))
 }
 
 /// Only the leaf is taken from the bundle; a chain the bundle carries must not include a root
@@ -102,7 +104,7 @@ pub(crate) fn check_bundle_chain(bundle_chain: &[Vec<u8>]) -> Result<(), Error> 
             &format!("bundle certificate chain [{}]", i + 1),
             der,
         )?) {
-            return Err(invalid(
+            return Err(certificate_invalid(
                 "certificate chain: the bundle includes a root certificate",
             ));
         }
@@ -126,20 +128,23 @@ pub(crate) fn verify_chain(
         .map_err(|e| malformed(format!("leaf certificate: bad basicConstraints: {e}")))?
         .is_some_and(|(_, bc)| bc.ca);
     if leaf_ca {
-        return Err(invalid("certificate chain: the leaf is a CA certificate"));
+        return Err(certificate_invalid(
+            "certificate chain: the leaf is a CA certificate",
+        ));
     }
     if !has_eku(leaf, CODE_SIGNING)? {
-        return Err(invalid(
+        return Err(certificate_invalid(
             "certificate chain: the leaf is not a code-signing certificate",
         ));
     }
     check_valid_at("certificate chain: leaf", leaf, t)?;
-    let mut last = invalid("certificate chain: no certificate authority in the trusted root");
+    let mut last =
+        certificate_invalid("certificate chain: no certificate authority in the trusted root");
     for (n, ca) in trust.certificate_authorities.iter().enumerate() {
         match chain_to(leaf, ca, t) {
             Ok(issuer) => return Ok(issuer),
             Err(e) => {
-                last = Error::Invalid(format!(
+                last = Error::Certificate(format!(
                     "certificate chain (authority {n}, {}): {e}",
                     ca.uri
                 ))
@@ -155,7 +160,9 @@ fn chain_to(
     t: Timestamp,
 ) -> Result<Vec<u8>, Error> {
     if !ca.valid_for.contains(t) {
-        return Err(invalid(format!("authority not valid at signing time {t}")));
+        return Err(certificate_invalid(format!(
+            "authority not valid at signing time {t}"
+        )));
     }
     let certs = ca
         .certificates
@@ -169,7 +176,7 @@ fn chain_to(
         child = issuer;
     }
     if !is_self_signed(child) {
-        return Err(invalid(
+        return Err(certificate_invalid(
             "the authority's chain does not end in a self-signed root",
         ));
     }

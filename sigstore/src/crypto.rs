@@ -1,6 +1,6 @@
 //! Public keys and signatures: ECDSA over P-256 and P-384, from DER SPKI or PEM.
 
-use super::{invalid, malformed, unsupported, Error};
+use super::{malformed, signature_invalid, unsupported, Error};
 use const_oid::ObjectIdentifier;
 use der::Decode as _;
 use ecdsa::signature::hazmat::PrehashVerifier as _;
@@ -154,9 +154,9 @@ impl PublicKey {
             PublicKey::Rsa(_) => self.verify_prehash(&HashAlg::Sha256.digest(msg), sig),
             PublicKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(sig)
-                    .map_err(|_| invalid("signature is not an Ed25519 signature"))?;
+                    .map_err(|_| signature_invalid("signature is not an Ed25519 signature"))?;
                 k.verify_strict(msg, &sig)
-                    .map_err(|_| invalid("signature does not verify"))
+                    .map_err(|_| signature_invalid("signature does not verify"))
             }
         }
     }
@@ -166,13 +166,15 @@ impl PublicKey {
     pub fn verify_prehash(&self, digest: &[u8], der_sig: &[u8]) -> Result<(), Error> {
         match self {
             PublicKey::P256(k) => {
-                let sig = p256::ecdsa::DerSignature::from_bytes(der_sig)
-                    .map_err(|_| invalid("signature is not a DER ECDSA P-256 signature"))?;
+                let sig = p256::ecdsa::DerSignature::from_bytes(der_sig).map_err(|_| {
+                    signature_invalid("signature is not a DER ECDSA P-256 signature")
+                })?;
                 k.verify_prehash(digest, &sig)
             }
             PublicKey::P384(k) => {
-                let sig = p384::ecdsa::DerSignature::from_bytes(der_sig)
-                    .map_err(|_| invalid("signature is not a DER ECDSA P-384 signature"))?;
+                let sig = p384::ecdsa::DerSignature::from_bytes(der_sig).map_err(|_| {
+                    signature_invalid("signature is not a DER ECDSA P-384 signature")
+                })?;
                 k.verify_prehash(digest, &sig)
             }
             PublicKey::Ed25519(_) => {
@@ -189,6 +191,6 @@ impl PublicKey {
                     .map_err(|_| ecdsa::signature::Error::new())
             }
         }
-        .map_err(|_| invalid("signature does not verify"))
+        .map_err(|_| signature_invalid("signature does not verify"))
     }
 }

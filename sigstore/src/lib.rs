@@ -69,51 +69,161 @@ pub use verify::{
     check_signer, pae, verify, Artifact, Policy, Verified, MAX_TIMESTAMPS, MAX_TLOG_ENTRIES,
 };
 
+use std::borrow::Cow;
 use std::fmt;
 
-/// Why verification failed.
+/// Why verification failed: the input could not be read, uses something not implemented, or
+/// failed a check, and then at which stage (the signer, the signature, the certificate, the
+/// transparency log, the timestamps), so that a caller can branch on the reason without reading
+/// the message.
+///
+/// [`Display`](fmt::Display) is `malformed: …`, `unsupported: …`, or `invalid: …` for every failed
+/// check (the message names the stage); [`Error::message`] is the text without that kind. New
+/// variants may be added: match with a wildcard arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
-    /// The bundle, trusted root or key is malformed (bad JSON, base64, DER, missing field).
+    /// The bundle, trusted root, key or setting is malformed (bad JSON, base64, PEM, DER, a
+    /// missing field...).
     Malformed(String),
-    /// The input is well-formed but a check failed: the bundle must not be trusted.
-    Invalid(String),
-    /// The input uses something this verifier does not implement yet (Rekor v2, an Ed25519 key...).
+    /// The input uses something this verifier does not implement (a Rekor entry kind, a hash
+    /// algorithm, a message signature by a P-384 key against a digest...).
     Unsupported(String),
+    /// The signer is not the policy's: the certificate's OIDC issuer or subject does not match, or
+    /// the bundle is signed with another kind of material (a key for an identity policy, a
+    /// certificate for a key policy). Checked first, before any signature. (A key policy's key is
+    /// not compared: a bundle by another key fails as [`Error::Signature`].) Boxed, so that every
+    /// `Result<_, Error>` stays small; made with `Error::from(IdentityMismatch::…)`.
+    Identity(Box<IdentityMismatch>),
+    /// The artifact's signature: the message signature or the DSSE envelope's signature does not
+    /// verify with the signer's key, the message digest is not the artifact's, or the in-toto
+    /// statement does not name the artifact as a subject.
+    Signature(String),
+    /// The signing certificate: its chain to a certificate authority of the trusted root, the
+    /// validity of each certificate and authority at the signing time, its key usage, or its
+    /// embedded SCTs (certificate transparency).
+    Certificate(String),
+    /// A transparency log (Rekor) entry: missing, from a log the trusted root does not have, its
+    /// signed entry timestamp or integrated time, its inclusion proof or checkpoint, or a body
+    /// that does not record this bundle's signature, signer and artifact or envelope.
+    TransparencyLog(String),
+    /// An RFC 3161 timestamp (its authority, signature, imprint, time), or no verified signing
+    /// time at all.
+    Timestamp(String),
+}
+
+/// How a bundle's signer differs from the one a [`Policy`] wants: what was expected and what
+/// the bundle has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IdentityMismatch {
+    /// The policy wants a certificate identity; the bundle is signed with a key.
+    SignedWithKey,
+    /// The policy wants a key; the bundle is signed with a certificate.
+    SignedWithCertificate,
+    /// The certificate's OIDC issuer does not match.
+    Issuer {
+        /// The policy's issuer.
+        expected: Matcher,
+        /// The certificate's issuer (`None`: it has none).
+        found: Option<String>,
+    },
+    /// None of the certificate's subjects (SAN URIs and emails) matches.
+    Subject {
+        /// The policy's subject.
+        expected: Matcher,
+        /// The certificate's SANs (maybe none).
+        found: Vec<String>,
+    },
+}
+
+impl fmt::Display for IdentityMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdentityMismatch::SignedWithKey => write!(
+                f,
+                "bundle is signed with a key, but no key was given (identity policy)"
+            ),
+            IdentityMismatch::SignedWithCertificate => write!(
+                f,
+                "bundle is signed with a certificate, but a key policy was given"
+            ),
+            IdentityMismatch::Issuer {
+                expected,
+                found: Some(found),
+            } => write!(f, "certificate issuer {found:?} does not match {expected}"),
+            IdentityMismatch::Issuer {
+                expected,
+                found: None,
+            } => write!(f, "certificate has no OIDC issuer (wanted {expected})"),
+            IdentityMismatch::Subject { expected, found } => match found.as_slice() {
+                [] => write!(
+                    f,
+                    "certificate has no subject (SAN URI or email; wanted {expected})"
+                ),
+                [one] => write!(f, "certificate subject {one:?} does not match {expected}"),
+                many => write!(f, "certificate subject {many:?} does not match {expected}"),
+            },
+        }
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Malformed(m) => write!(f, "malformed: {m}"),
-            Error::Invalid(m) => write!(f, "invalid: {m}"),
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            _ => write!(f, "invalid: {}", self.message()),
         }
     }
 }
 
 impl Error {
     /// What went wrong, without the kind (`malformed:`, ...): for messages that say where the
-    /// error is, such as a settings field.
-    pub fn message(&self) -> &str {
+    /// error is, such as a settings field. An identity mismatch reads `identity mismatch: …`.
+    pub fn message(&self) -> Cow<'_, str> {
         match self {
-            Error::Malformed(m) | Error::Invalid(m) | Error::Unsupported(m) => m,
+            Error::Malformed(m)
+            | Error::Unsupported(m)
+            | Error::Signature(m)
+            | Error::Certificate(m)
+            | Error::TransparencyLog(m)
+            | Error::Timestamp(m) => Cow::Borrowed(m),
+            Error::Identity(mismatch) => Cow::Owned(format!("identity mismatch: {mismatch}")),
         }
     }
 }
 
 impl std::error::Error for Error {}
 
+impl From<IdentityMismatch> for Error {
+    fn from(mismatch: IdentityMismatch) -> Self {
+        Error::Identity(Box::new(mismatch))
+    }
+}
+
 pub(crate) fn malformed(m: impl Into<String>) -> Error {
     Error::Malformed(m.into())
 }
 
-pub(crate) fn invalid(m: impl Into<String>) -> Error {
-    Error::Invalid(m.into())
-}
-
 pub(crate) fn unsupported(m: impl Into<String>) -> Error {
     Error::Unsupported(m.into())
+}
+
+pub(crate) fn signature_invalid(m: impl Into<String>) -> Error {
+    Error::Signature(m.into())
+}
+
+pub(crate) fn certificate_invalid(m: impl Into<String>) -> Error {
+    Error::Certificate(m.into())
+}
+
+pub(crate) fn tlog_invalid(m: impl Into<String>) -> Error {
+    Error::TransparencyLog(m.into())
+}
+
+pub(crate) fn timestamp_invalid(m: impl Into<String>) -> Error {
+    Error::Timestamp(m.into())
 }
 
 /// Standard base64 (with padding), as protobuf-JSON writes bytes. Line breaks are skipped, as
@@ -146,4 +256,71 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// `bytes` in lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
     base16ct::lower::encode_string(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_the_kind_and_the_message() {
+        let issuer = Matcher::exact("https://issuer.example");
+        let subject = Matcher::prefix("https://github.com/org/").unwrap();
+        let cases = [
+            (
+                Error::from(IdentityMismatch::Issuer {
+                    expected: issuer.clone(),
+                    found: Some("https://other.example".into()),
+                }),
+                r#"identity mismatch: certificate issuer "https://other.example" does not match exact "https://issuer.example""#,
+            ),
+            (
+                Error::from(IdentityMismatch::Issuer {
+                    expected: issuer,
+                    found: None,
+                }),
+                r#"identity mismatch: certificate has no OIDC issuer (wanted exact "https://issuer.example")"#,
+            ),
+            (
+                Error::from(IdentityMismatch::Subject {
+                    expected: subject.clone(),
+                    found: vec![],
+                }),
+                r#"identity mismatch: certificate has no subject (SAN URI or email; wanted prefix "https://github.com/org/")"#,
+            ),
+            (
+                Error::from(IdentityMismatch::Subject {
+                    expected: subject.clone(),
+                    found: vec!["a@example.com".into()],
+                }),
+                r#"identity mismatch: certificate subject "a@example.com" does not match prefix "https://github.com/org/""#,
+            ),
+            (
+                Error::from(IdentityMismatch::Subject {
+                    expected: subject,
+                    found: vec!["a".into(), "b".into()],
+                }),
+                r#"identity mismatch: certificate subject ["a", "b"] does not match prefix "https://github.com/org/""#,
+            ),
+            (
+                Error::from(IdentityMismatch::SignedWithKey),
+                "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
+            ),
+            (
+                Error::Signature("DSSE signature does not verify".into()),
+                "DSSE signature does not verify",
+            ),
+            (Error::TransparencyLog("tlog".into()), "tlog"),
+            (Error::Certificate("chain".into()), "chain"),
+            (Error::Timestamp("RFC 3161".into()), "RFC 3161"),
+        ];
+        for (error, message) in cases {
+            assert_eq!(error.message(), message);
+            assert_eq!(error.to_string(), format!("invalid: {message}"));
+        }
+        assert_eq!(malformed("m").to_string(), "malformed: m");
+        assert_eq!(malformed("m").message(), "m");
+        assert_eq!(unsupported("u").to_string(), "unsupported: u");
+        assert_eq!(unsupported("u").message(), "u");
+    }
 }

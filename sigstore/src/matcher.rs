@@ -4,7 +4,7 @@ use super::{malformed, Error};
 use std::fmt;
 
 /// How a certificate's OIDC issuer or subject (SAN) must look.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Matcher {
     /// Exactly this string.
     Exact(String),
@@ -101,6 +101,16 @@ pub struct Pattern {
     source: String,
     regex: regex_lite::Regex,
 }
+
+/// Two patterns are equal when they were made from the same text (which compiles to the same
+/// expression).
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Pattern {}
 
 impl Pattern {
     /// The pattern as given (without the anchoring).

@@ -1,6 +1,6 @@
 //! RFC 6962 Merkle tree inclusion proofs and signed checkpoints (signed notes).
 
-use super::{b64, invalid, malformed, Error};
+use super::{b64, malformed, tlog_invalid, Error};
 use sha2::Digest as _;
 
 /// The RFC 6962 hash of a leaf: `SHA-256(0x00 || data)`.
@@ -27,7 +27,7 @@ pub fn root_from_inclusion_proof(
     proof: &[Vec<u8>],
 ) -> Result<[u8; 32], Error> {
     if index >= size {
-        return Err(invalid(format!(
+        return Err(tlog_invalid(format!(
             "inclusion proof: index {index} is not below tree size {size}"
         )));
     }
@@ -38,7 +38,7 @@ pub fn root_from_inclusion_proof(
             return Err(malformed("inclusion proof: a hash is not 32 bytes"));
         }
         if s == 0 {
-            return Err(invalid(
+            return Err(tlog_invalid(
                 "inclusion proof: too many hashes for the tree size",
             ));
         }
@@ -55,7 +55,9 @@ pub fn root_from_inclusion_proof(
         s >>= 1;
     }
     if s != 0 {
-        return Err(invalid("inclusion proof: too few hashes for the tree size"));
+        return Err(tlog_invalid(
+            "inclusion proof: too few hashes for the tree size",
+        ));
     }
     Ok(r)
 }

@@ -3,7 +3,7 @@
 
 use super::time::Timestamp;
 use super::trust::TrustedRoot;
-use super::{b64_encode, invalid, malformed, sha256, Error};
+use super::{b64_encode, certificate_invalid, malformed, sha256, Error};
 use const_oid::ObjectIdentifier;
 use der::asn1::Any;
 use der::{Decode as _, Encode as _, Tag, TagNumber, Tagged as _};
@@ -53,13 +53,15 @@ pub(crate) fn verify_scts(
         .tbs_certificate()
         .get_extension::<SignedCertificateTimestampList>()
         .map_err(|e| malformed(format!("leaf certificate: bad SCT list: {e}")))?
-        .ok_or_else(|| invalid("certificate transparency: the certificate has no embedded SCT"))?;
+        .ok_or_else(|| {
+            certificate_invalid("certificate transparency: the certificate has no embedded SCT")
+        })?;
     let scts = list
         .parse_timestamps()
         .map_err(|e| malformed(format!("leaf certificate: bad SCT list: {e:?}")))?;
     let tbs = precert_tbs(leaf)?;
     let issuer_key_hash = sha256(issuer_spki);
-    let mut last = invalid("certificate transparency: the SCT list is empty");
+    let mut last = certificate_invalid("certificate transparency: the SCT list is empty");
     for s in &scts {
         let sct = s
             .parse_timestamp()
@@ -83,7 +85,7 @@ fn verify_sct(
         .iter()
         .find(|l| l.key_id == sct.log_id.key_id)
         .ok_or_else(|| {
-            invalid(format!(
+            certificate_invalid(format!(
                 "certificate transparency: SCT from log {} not in the trusted root",
                 b64_encode(&sct.log_id.key_id)
             ))
@@ -93,7 +95,7 @@ fn verify_sct(
         i64::try_from(sct.timestamp / 1000).map_err(|_| malformed("SCT timestamp out of range"))?;
     let time = Timestamp::from_unix(secs);
     if !log.valid_for.contains(time) {
-        return Err(invalid(format!(
+        return Err(certificate_invalid(format!(
             "certificate transparency: the CT log key is not valid at the SCT time {time}"
         )));
     }
@@ -115,5 +117,5 @@ fn verify_sct(
     data.extend_from_slice(&ext_len.to_be_bytes());
     data.extend_from_slice(ext);
     key.verify(&data, sct.signature.signature.as_slice())
-        .map_err(|_| invalid("certificate transparency: SCT signature does not verify"))
+        .map_err(|_| certificate_invalid("certificate transparency: SCT signature does not verify"))
 }

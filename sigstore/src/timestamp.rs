@@ -5,7 +5,7 @@ use super::cert;
 use super::crypto::HashAlg;
 use super::time::Timestamp;
 use super::trust::{CertificateAuthority, TrustedRoot};
-use super::{invalid, malformed, Error};
+use super::{malformed, timestamp_invalid, Error};
 use cms::content_info::ContentInfo;
 use cms::signed_data::{SignedData, SignerInfo};
 use const_oid::ObjectIdentifier;
@@ -99,7 +99,7 @@ fn content_info(der: &[u8]) -> Result<ContentInfo, Error> {
         .map_err(|e| bad(format!("bad status: {e}")))?;
     // granted (0) or grantedWithMods (1)
     if code > 1 {
-        return Err(invalid(format!(
+        return Err(timestamp_invalid(format!(
             "RFC 3161 timestamp: status {code}, not granted"
         )));
     }
@@ -136,7 +136,7 @@ pub(crate) fn verify_timestamp(
     let tst = tst.as_bytes();
     let tst_info = parse_tst_info(tst)?;
     if tst_info.imprint != tst_info.imprint_alg.digest(signature) {
-        return Err(invalid(
+        return Err(timestamp_invalid(
             "RFC 3161 timestamp: message imprint is not the hash of the bundle's signature",
         ));
     }
@@ -155,7 +155,7 @@ pub(crate) fn verify_timestamp(
         .decode_as()
         .map_err(|e| bad(format!("bad message-digest attribute: {e}")))?;
     if md.as_bytes() != digest_alg.digest(tst).as_slice() {
-        return Err(invalid(
+        return Err(timestamp_invalid(
             "RFC 3161 timestamp: message-digest attribute does not match the TSTInfo",
         ));
     }
@@ -168,12 +168,13 @@ pub(crate) fn verify_timestamp(
     let sig_hash = HashAlg::of_signature_oid(&signer.signature_algorithm.oid).unwrap_or(digest_alg);
     let prehash = sig_hash.digest(&signed);
     let t = tst_info.gen_time;
-    let mut last = invalid("RFC 3161 timestamp: no timestamp authority in the trusted root");
+    let mut last =
+        timestamp_invalid("RFC 3161 timestamp: no timestamp authority in the trusted root");
     for (n, tsa) in trust.timestamp_authorities.iter().enumerate() {
         match check_authority(tsa, &prehash, signer.signature.as_bytes(), t) {
             Ok(()) => return Ok(t),
             Err(e) => {
-                last = invalid(format!(
+                last = timestamp_invalid(format!(
                     "RFC 3161 timestamp (authority {n}, {}): {e}",
                     tsa.uri
                 ))
@@ -199,14 +200,14 @@ fn check_authority(
         .ok_or_else(|| malformed("TSA without certificates"))?;
     cert::public_key(leaf)?
         .verify_prehash(prehash, sig)
-        .map_err(|_| invalid("signature does not verify with this authority's key"))?;
+        .map_err(|_| timestamp_invalid("signature does not verify with this authority's key"))?;
     if !tsa.valid_for.contains(t) {
-        return Err(invalid(format!(
+        return Err(timestamp_invalid(format!(
             "time {t} is outside the authority's validity in the trusted root"
         )));
     }
     if !cert::has_eku(leaf, TIME_STAMPING)? {
-        return Err(invalid(
+        return Err(timestamp_invalid(
             "the authority's certificate is not for time stamping",
         ));
     }

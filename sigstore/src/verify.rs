@@ -8,7 +8,10 @@ use super::sct;
 use super::time::Timestamp;
 use super::timestamp;
 use super::trust::TrustedRoot;
-use super::{hex, invalid, malformed, sha256, Error, PublicKey};
+use super::{
+    hex, malformed, sha256, signature_invalid, timestamp_invalid, tlog_invalid, Error,
+    IdentityMismatch, PublicKey,
+};
 use serde_json::Value;
 
 /// Who must have signed.
@@ -109,7 +112,10 @@ pub fn verify(
             (cert::public_key(&cert)?, leaf.clone(), Some((cert, id)))
         }
         (_, Policy::Key { key, spki }, _) => (key.clone(), spki.clone(), None),
-        _ => return Err(invalid("bundle signer and policy do not fit together")),
+        // A key for an identity policy (`signer` refused it already).
+        (_, Policy::Identity { .. }, _) => {
+            return Err(Error::from(IdentityMismatch::SignedWithKey))
+        }
     };
 
     // 2. The signature over the content.
@@ -125,7 +131,9 @@ pub fn verify(
                     )));
                 }
                 if d.as_slice() != digest {
-                    return Err(invalid("message digest does not match the artifact"));
+                    return Err(signature_invalid(
+                        "message digest does not match the artifact",
+                    ));
                 }
             }
             match artifact {
@@ -139,14 +147,16 @@ pub fn verify(
                     }
                 },
             }
-            .map_err(|_| invalid("message signature does not verify over the artifact"))?;
+            .map_err(|_| signature_invalid("message signature does not verify over the artifact"))?;
         }
         Content::Dsse(env) => {
             let [sig] = env.signatures.as_slice() else {
-                return Err(invalid("DSSE envelope must have exactly one signature"));
+                return Err(signature_invalid(
+                    "DSSE envelope must have exactly one signature",
+                ));
             };
             key.verify(&pae(&env.payload_type, &env.payload), &sig.sig)
-                .map_err(|_| invalid("DSSE signature does not verify"))?;
+                .map_err(|_| signature_invalid("DSSE signature does not verify"))?;
             check_subject(&env.payload_type, &env.payload, &digest)?;
         }
     }
@@ -171,7 +181,7 @@ pub fn verify(
     for ts in timestamps {
         let t = timestamp::verify_timestamp(ts, signature, trust)?;
         if let Some(now) = now.filter(|now| t > *now) {
-            return Err(invalid(format!(
+            return Err(timestamp_invalid(format!(
                 "RFC 3161 timestamp {t} is in the future (now {now})"
             )));
         }
@@ -180,7 +190,7 @@ pub fn verify(
 
     // 4. The transparency log: every entry must verify and record this signature.
     if bundle.tlog_entries.is_empty() {
-        return Err(invalid("bundle has no transparency log entry"));
+        return Err(tlog_invalid("bundle has no transparency log entry"));
     }
     let mut times = tsa_times.clone();
     for entry in &bundle.tlog_entries {
@@ -191,7 +201,9 @@ pub fn verify(
     times.sort_unstable();
     times.dedup();
     let signing_time = times.first().copied().ok_or_else(|| {
-        invalid("no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)")
+        timestamp_invalid(
+            "no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)",
+        )
     })?;
 
     // 5. The certificate: chain and validity at every verified time, SCTs.
@@ -224,13 +236,13 @@ pub const MAX_TIMESTAMPS: usize = 4;
 fn check_bounds(bundle: &Bundle) -> Result<(), Error> {
     let entries = bundle.tlog_entries.len();
     if entries > MAX_TLOG_ENTRIES {
-        return Err(invalid(format!(
+        return Err(tlog_invalid(format!(
             "bundle has {entries} transparency log entries, more than the {MAX_TLOG_ENTRIES} verified at most"
         )));
     }
     let timestamps = bundle.rfc3161_timestamps.len();
     if timestamps > MAX_TIMESTAMPS {
-        return Err(invalid(format!(
+        return Err(timestamp_invalid(format!(
             "bundle has {timestamps} RFC 3161 timestamps, more than the {MAX_TIMESTAMPS} verified at most"
         )));
     }
@@ -259,43 +271,32 @@ fn signer(
             Ok(Some((cert, id)))
         }
         (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(None),
-        (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => Err(invalid(
-            "bundle is signed with a key, but no key was given (identity policy)",
-        )),
-        (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => Err(invalid(
-            "bundle is signed with a certificate, but a key policy was given",
-        )),
+        (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => {
+            Err(Error::from(IdentityMismatch::SignedWithKey))
+        }
+        (SigningMaterial::Certificate { .. }, Policy::Key { .. }) => {
+            Err(Error::from(IdentityMismatch::SignedWithCertificate))
+        }
     }
 }
 
 /// The certificate's issuer must match `issuer`, and one of its SANs `subject`.
 fn check_identity(id: &Identity, issuer: &Matcher, subject: &Matcher) -> Result<(), Error> {
-    match id.issuer.as_deref() {
-        Some(found) if issuer.matches(found) => {}
-        Some(found) => {
-            return Err(invalid(format!(
-                "identity mismatch: certificate issuer {found:?} does not match {issuer}"
-            )))
-        }
-        None => {
-            return Err(invalid(format!(
-                "identity mismatch: certificate has no OIDC issuer (wanted {issuer})"
-            )))
-        }
+    if !id
+        .issuer
+        .as_deref()
+        .is_some_and(|found| issuer.matches(found))
+    {
+        return Err(Error::from(IdentityMismatch::Issuer {
+            expected: issuer.clone(),
+            found: id.issuer.clone(),
+        }));
     }
     if !id.sans.iter().any(|s| subject.matches(s)) {
-        let found = match id.sans.as_slice() {
-            [] => {
-                return Err(invalid(format!(
-                "identity mismatch: certificate has no subject (SAN URI or email; wanted {subject})"
-            )))
-            }
-            [one] => format!("{one:?}"),
-            many => format!("{many:?}"),
-        };
-        return Err(invalid(format!(
-            "identity mismatch: certificate subject {found} does not match {subject}"
-        )));
+        return Err(Error::from(IdentityMismatch::Subject {
+            expected: subject.clone(),
+            found: id.sans.clone(),
+        }));
     }
     Ok(())
 }
@@ -322,7 +323,9 @@ fn check_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Resul
                 == Some(want.as_str())
         });
     if !found {
-        return Err(invalid("in-toto statement: the artifact is not a subject"));
+        return Err(signature_invalid(
+            "in-toto statement: the artifact is not a subject",
+        ));
     }
     Ok(())
 }

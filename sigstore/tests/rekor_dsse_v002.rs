@@ -154,6 +154,7 @@ fn a_key_signed_dsse_0_0_2_entry_verifies() {
         Some(INTEGRATED_TIME + 60),
     )
     .unwrap_err();
+    assert!(matches!(err, Error::Signature(_)), "{err}");
     assert!(
         err.to_string().contains("DSSE signature does not verify"),
         "{err}"
@@ -252,6 +253,10 @@ fn the_dsse_0_0_2_body_is_bound_to_the_envelope_and_signer() {
     for (what, altered, message) in cases {
         let err = s.verify(&s.bundle(&altered)).unwrap_err();
         assert_eq!(err.to_string(), message, "{what}");
+        // A failed check is the log entry's.
+        if message.starts_with("invalid: ") {
+            assert!(matches!(err, Error::TransparencyLog(_)), "{what}: {err:?}");
+        }
     }
 }
 
@@ -321,6 +326,7 @@ fn a_dsse_0_0_2_entry_with_a_fulcio_certificate_verifies() {
     let other_der = pem::parse(other_pem).unwrap().into_contents();
     let (json, root) = keyless(&layout, Some(&other_der));
     let err = check(&json, &root).unwrap_err();
+    assert!(matches!(err, Error::TransparencyLog(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
         "invalid: tlog entry body: DSSE verifier differs from the bundle's certificate or key"

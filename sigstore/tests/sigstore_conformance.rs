@@ -6,7 +6,9 @@
 use custody_test_support::sigstore_cases as cases;
 
 use cases::{suite, DEFAULT_IDENTITY, DEFAULT_ISSUER};
-use custody_sigstore::{verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot};
+use custody_sigstore::{
+    verify, Artifact, Bundle, Error, IdentityMismatch, Matcher, Policy, TrustedRoot,
+};
 
 /// Cases this verifier does not classify right yet, each with the reason. None at present: keep
 /// it that way, or say here why a case is listed.
@@ -191,7 +193,7 @@ fn tampered_log_entry_fields_are_refused() {
         Some(NOW),
     )
     .unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(matches!(err, Error::Signature(_)), "{err}");
 }
 
 #[test]
@@ -252,7 +254,7 @@ fn message_signature_by_digest() {
     let mut other = digest;
     other[0] ^= 1;
     let err = verify(&bundle, Artifact::Sha256(other), &policy, &root, None).unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(matches!(err, Error::Signature(_)), "{err}");
 }
 
 #[test]
@@ -282,11 +284,15 @@ fn identity_patterns() {
     )
     .unwrap();
 
-    let err = check(
-        issuer(),
-        Matcher::prefix("https://github.com/other/").unwrap(),
-    )
-    .unwrap_err();
+    let other = Matcher::prefix("https://github.com/other/").unwrap();
+    let err = check(issuer(), other.clone()).unwrap_err();
+    assert_eq!(
+        err,
+        Error::from(IdentityMismatch::Subject {
+            expected: other,
+            found: vec![DEFAULT_IDENTITY.to_string()],
+        })
+    );
     assert_eq!(
         err.to_string(),
         format!(
@@ -300,11 +306,15 @@ fn identity_patterns() {
             .contains(r#"does not match regex "sigstore-conformance""#),
         "{err}"
     );
-    let err = check(
-        Matcher::prefix("https://accounts.google.com").unwrap(),
-        Matcher::exact(DEFAULT_IDENTITY),
-    )
-    .unwrap_err();
+    let google = Matcher::prefix("https://accounts.google.com").unwrap();
+    let err = check(google.clone(), Matcher::exact(DEFAULT_IDENTITY)).unwrap_err();
+    assert_eq!(
+        err,
+        Error::from(IdentityMismatch::Issuer {
+            expected: google,
+            found: Some(DEFAULT_ISSUER.to_string()),
+        })
+    );
     assert_eq!(
         err.to_string(),
         format!(
@@ -331,6 +341,7 @@ fn identity_is_checked_before_the_crypto() {
         Some(NOW),
     )
     .unwrap_err();
+    assert!(matches!(err, Error::Identity(_)), "{err}");
     assert!(err.to_string().contains("identity mismatch"), "{err}");
     let right = identity(DEFAULT_ISSUER, DEFAULT_IDENTITY);
     let err = verify(
@@ -341,6 +352,7 @@ fn identity_is_checked_before_the_crypto() {
         Some(NOW),
     )
     .unwrap_err();
+    assert!(!matches!(err, Error::Identity(_)), "{err}");
     assert!(!err.to_string().contains("identity"), "{err}");
 }
 
@@ -365,5 +377,5 @@ oM3rakcZ+kptCwAJPhTA9bb/NNbcsdre
     assert!(matches!(err, Error::Unsupported(_)), "{err}");
     // With the bytes, it is simply the wrong key.
     let err = verify(&bundle, Artifact::Bytes(&artifact), &policy, &root, None).unwrap_err();
-    assert!(matches!(err, Error::Invalid(_)), "{err}");
+    assert!(matches!(err, Error::Signature(_)), "{err}");
 }

@@ -10,8 +10,8 @@ use custody_test_support::test_log;
 
 use base64::Engine as _;
 use custody_sigstore::{
-    cosign::attestation_bundle, verify, Artifact, Bundle, Content, Error, Matcher, Policy,
-    SigningMaterial, TrustedRoot, Verified,
+    cosign::attestation_bundle, verify, Artifact, Bundle, Content, Error, IdentityMismatch,
+    Matcher, Policy, SigningMaterial, TrustedRoot, Verified,
 };
 use layout::{digest_beside, read_cosign_layout, slsa_github_generator_layout, CosignLayout};
 use serde_json::Value;
@@ -221,7 +221,7 @@ fn another_signer_is_an_identity_mismatch() {
         ];
         for (policy, message) in cases {
             let err = check(&json, digest, &policy).unwrap_err();
-            assert!(matches!(err, Error::Invalid(_)), "{version}: {err}");
+            assert!(matches!(err, Error::Identity(_)), "{version}: {err}");
             assert!(err.to_string().contains(&message), "{version}: {err}");
         }
     }
@@ -377,6 +377,11 @@ fn a_layer_without_certificate_is_key_signed() {
             &Policy::identity(GITHUB_ISSUER, signer(version)),
         )
         .unwrap_err();
+        assert_eq!(
+            err,
+            Error::from(IdentityMismatch::SignedWithKey),
+            "{version}"
+        );
         assert!(
             err.to_string().contains("signed with a key"),
             "{version}: {err}"
@@ -449,9 +454,12 @@ fn intoto_0_0_1_tampered_envelope_bytes_are_refused() {
         assert_eq!(blob.matches(from).count(), 1, "{from}");
         attestation_bundle(blob.replace(from, to).as_bytes(), &layer.annotations).unwrap()
     };
-    let refused = |json: &Value, message: &str| {
+    // The stage that refuses it: the signature, or the log entry's envelope hash.
+    let signature = |e: &Error| matches!(e, Error::Signature(_));
+    let tlog = |e: &Error| matches!(e, Error::TransparencyLog(_));
+    let refused = |json: &Value, stage: fn(&Error) -> bool, message: &str| {
         let err = check(json, digest, &policy).unwrap_err();
-        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        assert!(stage(&err), "{err}");
         assert!(err.to_string().contains(message), "{err}");
     };
 
@@ -460,24 +468,25 @@ fn intoto_0_0_1_tampered_envelope_bytes_are_refused() {
     let at = bytes.len() / 2;
     bytes[at] ^= 1;
     let json = converted(payload, &b64_encode(&bytes));
-    refused(&json, "DSSE signature does not verify");
+    refused(&json, signature, "DSSE signature does not verify");
     // The payload type.
     let json = converted(
         r#""payloadType":"application/vnd.in-toto+json""#,
         r#""payloadType":"application/vnd.in-toto+jsom""#,
     );
-    refused(&json, "DSSE signature does not verify");
+    refused(&json, signature, "DSSE signature does not verify");
     // A byte of the signature.
     let mut bytes = b64(sig);
     let at = bytes.len() - 3;
     bytes[at] ^= 1;
     let json = converted(sig, &b64_encode(&bytes));
-    refused(&json, "DSSE signature does not verify");
+    refused(&json, signature, "DSSE signature does not verify");
 
     // The signature malleated (s to n - s): it still verifies, but it is not what was logged.
     let json = converted(sig, &b64_encode(&test_log::malleate(&b64(sig))));
     refused(
         &json,
+        tlog,
         "DSSE envelope hash does not match the envelope's bytes",
     );
     // The same, without the raw envelope: the envelope in cosign's form is not what was logged.
@@ -488,12 +497,14 @@ fn intoto_0_0_1_tampered_envelope_bytes_are_refused() {
         .remove("rawEnvelope");
     refused(
         &plain,
+        tlog,
         "an intoto 0.0.1 entry records the hash of the envelope's bytes as submitted",
     );
     // The same envelope in other bytes (a space): not the bytes logged either.
     let json = converted(r#"","payload":""#, r#"", "payload":""#);
     refused(
         &json,
+        tlog,
         "DSSE envelope hash does not match the envelope's bytes",
     );
 }
@@ -609,7 +620,7 @@ fn intoto_0_0_1_entry_body_is_bound_to_the_envelope_and_signer() {
             "{what}: {err}"
         );
         let err = verify_with(&relogged, &private_root).unwrap_err();
-        assert!(matches!(err, Error::Invalid(_)), "{what}: {err}");
+        assert!(matches!(err, Error::TransparencyLog(_)), "{what}: {err}");
         assert!(err.to_string().contains(message), "{what}: {err}");
     }
 }

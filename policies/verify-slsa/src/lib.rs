@@ -439,13 +439,15 @@ fn list(patterns: &[RefPattern]) -> String {
         .join(", ")
 }
 
-/// A verification failure, said plainly.
+/// A verification failure, said plainly: an identity mismatch as such (`identity mismatch: …`),
+/// and every other failed check (signature, certificate, log entry, timestamp) as an invalid
+/// signature.
 fn describe(error: &sigstore::Error) -> String {
     match error {
-        sigstore::Error::Invalid(m) if m.starts_with("identity") => m.clone(),
-        sigstore::Error::Invalid(m) => format!("signature invalid: {m}"),
+        sigstore::Error::Identity(_) => error.message().into_owned(),
         sigstore::Error::Malformed(m) => format!("malformed attestation: {m}"),
         sigstore::Error::Unsupported(m) => format!("unsupported attestation: {m}"),
+        _ => format!("signature invalid: {}", error.message()),
     }
 }
 
@@ -487,3 +489,53 @@ fn check_certificate(c: &Conditions, id: &Identity) -> Result<(), String> {
 }
 
 custody_sdk::export_policy!(VerifySlsa);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigstore::{Error, IdentityMismatch, Matcher};
+
+    #[test]
+    fn failures_are_described_by_their_stage() {
+        let cases = [
+            (
+                Error::from(IdentityMismatch::Subject {
+                    expected: Matcher::exact("https://github.com/o/r"),
+                    found: vec!["https://github.com/x/y".into()],
+                }),
+                r#"identity mismatch: certificate subject "https://github.com/x/y" does not match exact "https://github.com/o/r""#,
+            ),
+            (
+                Error::from(IdentityMismatch::SignedWithKey),
+                "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
+            ),
+            (
+                Error::Signature("DSSE signature does not verify".into()),
+                "signature invalid: DSSE signature does not verify",
+            ),
+            (
+                Error::TransparencyLog("tlog entry: signed entry timestamp does not verify".into()),
+                "signature invalid: tlog entry: signed entry timestamp does not verify",
+            ),
+            (
+                Error::Certificate("certificate chain: the leaf is a CA certificate".into()),
+                "signature invalid: certificate chain: the leaf is a CA certificate",
+            ),
+            (
+                Error::Timestamp("RFC 3161 timestamp: status 2, not granted".into()),
+                "signature invalid: RFC 3161 timestamp: status 2, not granted",
+            ),
+            (
+                Error::Malformed("bundle: EOF".into()),
+                "malformed attestation: bundle: EOF",
+            ),
+            (
+                Error::Unsupported("tlog entry kind rekord 0.0.1".into()),
+                "unsupported attestation: tlog entry kind rekord 0.0.1",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(describe(&error), want, "{error:?}");
+        }
+    }
+}

@@ -10,8 +10,10 @@
 //!
 //! Answer: `{"ok": true, "signing_time": {"secs", "nanos"}, "identity": {"issuer", "sans",
 //! "build_signer_uri", ... (every field of `Identity`)} | null}`
-//! or `{"ok": false, "kind": "malformed" | "invalid" | "unsupported", "error": "<message>"}`. A
-//! request the probe cannot read is a waPC error, not an answer.
+//! or `{"ok": false, "kind": K, "error": "<message>"}`, where `K` is the [`Error`] variant:
+//! `"malformed"`, `"unsupported"`, or the stage of a failed check: `"identity"`, `"signature"`,
+//! `"certificate"`, `"transparency-log"`, `"timestamp"` (`"invalid"`: another). A request the
+//! probe cannot read is a waPC error, not an answer.
 #![deny(unsafe_code)] // `export_operations!` alone may allow it, for `#[no_mangle]`
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -176,12 +178,17 @@ pub fn answer(verdict: Result<Verified, Error>) -> Value {
             })),
         }),
         Err(error) => {
-            let (kind, message) = match error {
-                Error::Malformed(m) => ("malformed", m),
-                Error::Invalid(m) => ("invalid", m),
-                Error::Unsupported(m) => ("unsupported", m),
+            let kind = match &error {
+                Error::Malformed(_) => "malformed",
+                Error::Unsupported(_) => "unsupported",
+                Error::Identity(_) => "identity",
+                Error::Signature(_) => "signature",
+                Error::Certificate(_) => "certificate",
+                Error::TransparencyLog(_) => "transparency-log",
+                Error::Timestamp(_) => "timestamp",
+                _ => "invalid",
             };
-            json!({"ok": false, "kind": kind, "error": message})
+            json!({"ok": false, "kind": kind, "error": error.message()})
         }
     }
 }
