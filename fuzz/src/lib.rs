@@ -172,7 +172,7 @@ pub fn claimed_artifact(bundle: &Bundle) -> [u8; 32] {
             digest: Some((_, digest)),
             ..
         } => <[u8; 32]>::try_from(digest.as_slice()).ok(),
-        Content::Dsse(envelope) => from_statement(&envelope.payload),
+        Content::Dsse(envelope) => from_statement(envelope.payload()),
         _ => None,
     }
     .unwrap_or([0; 32])

@@ -93,8 +93,8 @@ fn check_bundle_for(key: &str, text: &str, digest: &str) {
         envelope.payload_type, "application/vnd.in-toto+json",
         "{key}"
     );
-    let statement: Value =
-        serde_json::from_slice(&envelope.payload).unwrap_or_else(|e| panic!("{key}: payload: {e}"));
+    let statement: Value = serde_json::from_slice(envelope.payload())
+        .unwrap_or_else(|e| panic!("{key}: payload: {e}"));
     assert!(
         statement["_type"]
             .as_str()

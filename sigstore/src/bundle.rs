@@ -2,7 +2,10 @@
 
 use super::trust::RawCert;
 use super::{b64, malformed, Error};
+use std::cell::OnceCell;
+
 use serde::Deserialize;
+use serde_json::Value;
 
 /// A bundle format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,9 +38,11 @@ pub enum SigningMaterial {
 }
 
 /// A DSSE envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DsseEnvelope {
-    pub payload: Vec<u8>,
+    /// The payload (see [`payload`](DsseEnvelope::payload)); not public, so that the statement
+    /// read from it once stays the statement of this payload.
+    pub(crate) payload: Vec<u8>,
     pub payload_type: String,
     pub signatures: Vec<DsseSignature>,
     /// The envelope's JSON exactly as it was submitted to the log, when known: a Rekor `intoto`
@@ -48,7 +53,73 @@ pub struct DsseEnvelope {
     /// bundle format. The verifier checks that it is this same envelope (payload, payload type,
     /// signatures and key IDs) before it trusts its hash.
     pub raw: Option<Vec<u8>>,
+    /// The in-toto statement, read from the payload when first asked ([`DsseEnvelope::statement`]).
+    pub(crate) statement: OnceCell<Result<Value, Error>>,
 }
+
+impl PartialEq for DsseEnvelope {
+    /// The envelopes as signed: payload, payload type, signatures and raw JSON.
+    fn eq(&self, other: &Self) -> bool {
+        (
+            &self.payload,
+            &self.payload_type,
+            &self.signatures,
+            &self.raw,
+        ) == (
+            &other.payload,
+            &other.payload_type,
+            &other.signatures,
+            &other.raw,
+        )
+    }
+}
+
+impl Eq for DsseEnvelope {}
+
+impl DsseEnvelope {
+    /// An envelope of `payload_type` with `payload`.
+    pub fn new(
+        payload: Vec<u8>,
+        payload_type: String,
+        signatures: Vec<DsseSignature>,
+        raw: Option<Vec<u8>>,
+    ) -> Self {
+        DsseEnvelope {
+            payload,
+            payload_type,
+            signatures,
+            raw,
+            statement: OnceCell::new(),
+        }
+    }
+
+    /// The signed payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The in-toto statement the payload holds (payload type `application/vnd.in-toto+json`),
+    /// read once however many times the verifier and the caller look at it (its subjects, its
+    /// predicate). Nothing in it is trusted until [`verify`](crate::verify) accepts the bundle.
+    pub fn statement(&self) -> Result<&Value, Error> {
+        self.statement
+            .get_or_init(|| {
+                if self.payload_type != DSSE_IN_TOTO {
+                    return Err(super::unsupported(format!(
+                        "DSSE payload type {:?} (only in-toto)",
+                        self.payload_type
+                    )));
+                }
+                serde_json::from_slice(&self.payload)
+                    .map_err(|e| malformed(format!("in-toto statement: {e}")))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// The DSSE payload type of in-toto statements.
+pub const DSSE_IN_TOTO: &str = "application/vnd.in-toto+json";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DsseSignature {
@@ -248,6 +319,7 @@ struct RawEnvelope {
 impl RawEnvelope {
     fn parse(self, what: &str) -> Result<DsseEnvelope, Error> {
         Ok(DsseEnvelope {
+            statement: OnceCell::new(),
             payload: b64(&format!("{what}.payload"), &self.payload)?,
             payload_type: self.payload_type,
             signatures: self
@@ -409,5 +481,38 @@ impl Bundle {
             rfc3161_timestamps,
             content,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// The statement is read once, and only from an in-toto payload.
+    #[test]
+    fn the_statement_is_read_once() {
+        let envelope = |payload_type: &str, payload: &[u8]| {
+            DsseEnvelope::new(payload.to_vec(), payload_type.into(), Vec::new(), None)
+        };
+        let env = envelope(DSSE_IN_TOTO, br#"{"_type": "t", "subject": []}"#);
+        let first = env.statement().unwrap() as *const Value;
+        assert_eq!(env.statement().unwrap() as *const Value, first);
+        assert_eq!(env.statement().unwrap()["_type"], "t");
+        let not_json = envelope(DSSE_IN_TOTO, b"[").statement().unwrap_err();
+        assert!(
+            matches!(&not_json, Error::Malformed(m) if m.starts_with("in-toto statement:")),
+            "{not_json:?}"
+        );
+        let other = envelope("text/plain", b"{}").statement().unwrap_err();
+        assert!(
+            matches!(&other, Error::Unsupported(m) if m.contains("only in-toto")),
+            "{other:?}"
+        );
+        // Equality is the envelope's, whether or not its statement was read.
+        assert_eq!(
+            env,
+            envelope(DSSE_IN_TOTO, br#"{"_type": "t", "subject": []}"#)
+        );
     }
 }

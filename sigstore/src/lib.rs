@@ -58,7 +58,7 @@ mod verify;
 
 pub use bundle::{
     Bundle, BundleVersion, Content, DsseEnvelope, DsseSignature, InclusionProof, SigningMaterial,
-    TlogEntry,
+    TlogEntry, DSSE_IN_TOTO,
 };
 pub use cert::Identity;
 pub use crypto::PublicKey;

@@ -577,6 +577,7 @@ mod tests {
 
     fn envelope(sigs: &[&[u8]]) -> DsseEnvelope {
         DsseEnvelope {
+            statement: Default::default(),
             payload: PAYLOAD.to_vec(),
             payload_type: IN_TOTO.to_string(),
             signatures: sigs
@@ -646,6 +647,7 @@ mod tests {
     fn intoto_0_0_1_binds_the_envelope_bytes_the_payload_and_the_signer() {
         let raw = cosign_json(b"signature");
         let with_raw = Content::Dsse(DsseEnvelope {
+            statement: Default::default(),
             raw: Some(raw.clone()),
             ..envelope(&[b"signature"])
         });
@@ -675,6 +677,7 @@ mod tests {
         }
         // Those other bytes verify as the raw envelope they are: the same envelope.
         let spaced_raw = Content::Dsse(DsseEnvelope {
+            statement: Default::default(),
             raw: Some(spaced.clone()),
             ..envelope(&[b"signature"])
         });
@@ -695,6 +698,7 @@ mod tests {
                 .into_bytes(),
         ] {
             let content = Content::Dsse(DsseEnvelope {
+                statement: Default::default(),
                 raw: Some(other.clone()),
                 ..envelope(&[b"signature"])
             });
@@ -706,6 +710,7 @@ mod tests {
         }
         // Raw bytes that are not a DSSE envelope.
         let content = Content::Dsse(DsseEnvelope {
+            statement: Default::default(),
             raw: Some(b"not JSON".to_vec()),
             ..envelope(&[b"signature"])
         });

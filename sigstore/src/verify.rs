@@ -1,6 +1,6 @@
 //! Verifying a bundle: what the signer must be, and the checks in order.
 
-use super::bundle::{Bundle, Content, SigningMaterial};
+use super::bundle::{Bundle, Content, DsseEnvelope, SigningMaterial};
 use super::cert::{self, Identity};
 use super::matcher::Matcher;
 use super::rekor;
@@ -47,8 +47,6 @@ pub struct Verified {
     /// The certificate's identity (`None` for a key policy).
     pub identity: Option<Identity>,
 }
-
-const DSSE_IN_TOTO: &str = "application/vnd.in-toto+json";
 
 /// DSSE pre-authentication encoding: `DSSEv1 <len(type)> <type> <len(body)> <body>`.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
@@ -157,7 +155,7 @@ pub fn verify(
             };
             key.verify(&pae(&env.payload_type, &env.payload), &sig.sig)
                 .map_err(|_| signature_invalid("DSSE signature does not verify"))?;
-            check_subject(&env.payload_type, &env.payload, &digest)?;
+            check_subject(env, &digest)?;
         }
     }
 
@@ -302,14 +300,8 @@ fn check_identity(id: &Identity, issuer: &Matcher, subject: &Matcher) -> Result<
 }
 
 /// A DSSE bundle's artifact is the subject of its in-toto statement.
-fn check_subject(payload_type: &str, payload: &[u8], digest: &[u8; 32]) -> Result<(), Error> {
-    if payload_type != DSSE_IN_TOTO {
-        return Err(super::unsupported(format!(
-            "DSSE payload type {payload_type:?} (only in-toto)"
-        )));
-    }
-    let statement: Value = serde_json::from_slice(payload)
-        .map_err(|e| malformed(format!("in-toto statement: {e}")))?;
+fn check_subject(env: &DsseEnvelope, digest: &[u8; 32]) -> Result<(), Error> {
+    let statement = env.statement()?;
     let want = hex(digest);
     let found = statement
         .get("subject")

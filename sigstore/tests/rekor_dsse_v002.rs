@@ -273,7 +273,7 @@ fn keyless(layout: &CosignLayout, verifier_der: Option<&[u8]>) -> (Value, Truste
         panic!("not DSSE");
     };
     let body = body(
-        &envelope.payload,
+        envelope.payload(),
         &[(
             &envelope.signatures[0].sig,
             certificate_verifier(verifier_der.unwrap_or(leaf)),

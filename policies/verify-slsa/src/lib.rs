@@ -365,7 +365,12 @@ fn statement<'a>(
             "the bundle holds a message signature, not an attestation (DSSE)".into(),
         ));
     };
-    let provenance = provenance::read(&envelope.payload, hex).map_err(|e| (Stage::Statement, e))?;
+    // The statement is read once per bundle and request, and shared with the verifier's subject
+    // check (`DsseEnvelope::statement`).
+    let statement = envelope
+        .statement()
+        .map_err(|e| (Stage::Statement, e.message().into_owned()))?;
+    let provenance = provenance::read(statement, hex).map_err(|e| (Stage::Statement, e))?;
     if !rule.accepts_predicate(&provenance.predicate_type) {
         return Err((
             Stage::PredicateType,

@@ -33,12 +33,10 @@ pub struct Provenance {
     pub source_ref: Option<String>,
 }
 
-/// Reads an in-toto statement: checks its type and that `sha256` (hex) is one of its subjects,
-/// then reads the provenance of the predicate types it knows (others give only the type).
-pub fn read(payload: &[u8], sha256: &str) -> Result<Provenance, String> {
-    let statement: Value = serde_json::from_slice(payload)
-        .map_err(|e| format!("the in-toto statement is not JSON: {e}"))?;
-    let kind = text(&statement, &["_type"]).unwrap_or_default();
+/// Reads an in-toto statement (parsed): checks its type and that `sha256` (hex) is one of its
+/// subjects, then reads the provenance of the predicate types it knows (others give only the type).
+pub fn read(statement: &Value, sha256: &str) -> Result<Provenance, String> {
+    let kind = text(statement, &["_type"]).unwrap_or_default();
     if !STATEMENT_TYPES.contains(&kind.as_str()) {
         return Err(format!(
             "the payload is not an in-toto statement (_type {kind:?})"
@@ -56,7 +54,7 @@ pub fn read(payload: &[u8], sha256: &str) -> Result<Provenance, String> {
             "the attestation is for another image: sha256:{sha256} is not among its subjects"
         ));
     }
-    let predicate_type = text(&statement, &["predicateType"]).unwrap_or_default();
+    let predicate_type = text(statement, &["predicateType"]).unwrap_or_default();
     let predicate = statement.get("predicate").unwrap_or(&Value::Null);
     let mut provenance = match predicate_type.as_str() {
         SLSA_V0_2 => v0_2(predicate),
@@ -145,12 +143,10 @@ mod tests {
 
     const DIGEST: &str = "e0a0a765d690a5104331cfbac88ebbbf01736c1f87aaa3cd455c516a5ea586a5";
 
-    fn statement(predicate_type: &str, predicate: Value) -> Vec<u8> {
+    fn statement(predicate_type: &str, predicate: Value) -> Value {
         json!({"_type": "https://in-toto.io/Statement/v1",
                "subject": [{"name": "x", "digest": {"sha256": DIGEST}}],
                "predicateType": predicate_type, "predicate": predicate})
-        .to_string()
-        .into_bytes()
     }
 
     #[test]
@@ -206,12 +202,16 @@ mod tests {
     fn subject_and_type_are_checked() {
         let other = read(&statement(SLSA_V0_2, json!({})), &"0".repeat(64)).unwrap_err();
         assert!(other.contains("is not among its subjects"), "{other}");
-        let not_intoto = read(br#"{"_type": "x", "subject": []}"#, DIGEST).unwrap_err();
+        let not_intoto = read(&json!({"_type": "x", "subject": []}), DIGEST).unwrap_err();
         assert!(
             not_intoto.contains("not an in-toto statement"),
             "{not_intoto}"
         );
-        assert!(read(b"[", DIGEST).unwrap_err().contains("not JSON"));
+        let no_subjects = read(&json!([]), DIGEST).unwrap_err();
+        assert!(
+            no_subjects.contains("not an in-toto statement"),
+            "{no_subjects}"
+        );
         let unknown = read(&statement("https://example.com/other", json!({})), DIGEST).unwrap();
         assert_eq!(unknown.predicate_type, "https://example.com/other");
         assert_eq!(unknown.builder_id, None);
