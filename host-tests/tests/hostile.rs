@@ -245,3 +245,52 @@ fn null_settings_and_missing_settings_mean_defaults() {
     );
     assert_eq!(results.len(), policies().len());
 }
+
+#[test]
+fn a_missing_host_capability_is_a_clear_denial() {
+    // verify-slsa's test settings cover ghcr.io/acme/*: a tag there must be resolved through the
+    // host (oci/v1/manifest_digest), a digest's attestations read from the cluster
+    // (kubernetes/get_resource). Without either, each container is denied saying which.
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let tagged = "ghcr.io/acme/app:1.2.3";
+    let pinned = format!("ghcr.io/acme/app@{digest}");
+    let request = pod(vec![
+        json!({"name": "tagged", "image": tagged}),
+        json!({"name": "pinned", "image": pinned}),
+    ]);
+    for (policy, accepted, message) in run(&payload(request)) {
+        let lines: Vec<&str> = message.lines().collect();
+        match policy {
+            "verify-slsa" => {
+                assert!(!accepted);
+                assert_eq!(lines.len(), 2, "{message}");
+                assert_eq!(
+                    lines[0],
+                    format!(
+                        "container \"tagged\" (spec.containers[0]): image \"{tagged}\" is not \
+                         pinned to a digest and its tag could not be resolved: host capability \
+                         oci/v1/manifest_digest is not available in this host"
+                    )
+                );
+                assert!(
+                    lines[1].starts_with(&format!(
+                        "container \"pinned\" (spec.containers[1]): image \"{pinned}\": no \
+                         attestation found for {digest} ("
+                    )) && lines[1].contains(
+                        "host capability kubernetes/get_resource is not available in this host"
+                    ),
+                    "{}",
+                    lines[1]
+                );
+            }
+            // No pinTags in its test settings: the tag is denied without asking the host.
+            "require-digest" => {
+                assert!(!accepted);
+                assert_eq!(lines.len(), 1, "{message}");
+                assert!(lines[0].starts_with("container \"tagged\""), "{message}");
+            }
+            "ban-latest" => assert!(accepted, "{message}"),
+            other => panic!("{other}: say here what it answers without host capabilities"),
+        }
+    }
+}
