@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Generates the admission-request fixtures of both policies and their expected verdicts.
+"""Generates the admission-request fixtures of the policies and their expected verdicts.
 
 Run from the repository root: python3 tools/gen_fixtures.py
 Writes policies/<policy>/fixtures/<kind>_<operation>_<case>.json (plain AdmissionRequests, usable with
-`custody eval --request` and `kwctl run`) and policies/<policy>/fixtures/expected.json (settings and the
-verdict each fixture must get). Everything here is written by hand for custody: no captured data.
+`custody eval --request` and `kwctl run`), policies/<policy>/fixtures/expected.json (settings and the
+verdict each fixture must get) and policies/<policy>/fixtures/settings.json (the settings the host tests
+that are not about settings evaluate the policy with). Everything here is written by hand for custody: no captured data.
 """
 import hashlib
 import json
@@ -106,9 +107,12 @@ class Policy:
             case["capabilities"] = capabilities
         self.cases[file] = case
 
-    def write(self):
+    def write(self, settings=None):
         with open(os.path.join(self.dir, "expected.json"), "w") as f:
             json.dump(self.cases, f, indent=2, sort_keys=True)
+            f.write("\n")
+        with open(os.path.join(self.dir, "settings.json"), "w") as f:
+            json.dump(settings or {}, f, indent=2, sort_keys=True)
             f.write("\n")
 
 
@@ -260,6 +264,108 @@ def main():
 
     rd.write()
     bl.write()
+    verify_slsa()
+
+
+# verify-slsa's test settings: one entry, for ghcr.io/acme/*, trusting slsa-github-generator's container
+# workflow for acme/app's tags. Nothing here is attested (the real attestations are in shared/testdata,
+# used by host-tests/tests/verify_slsa.rs), so these fixtures are about which images the policy looks at,
+# where, and how it fails closed.
+GENERATOR = "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/"
+VS_SETTINGS = {
+    "images": [{
+        "patterns": ["ghcr.io/acme/*"],
+        "attestors": {"entries": [{"keyless": {
+            "issuer": "https://token.actions.githubusercontent.com",
+            "subjectPrefix": GENERATOR,
+        }}]},
+        "conditions": {
+            "builderIdPrefix": GENERATOR,
+            "buildType": "https://github.com/slsa-framework/slsa-github-generator/container@v1",
+            "sourceRepository": "https://github.com/acme/app",
+            "sourceRefs": ["refs/tags/v*"],
+        },
+    }],
+    "unmatchedImages": "deny",
+}
+
+
+def vs_settings(**changes):
+    settings = json.loads(json.dumps(VS_SETTINGS))
+    settings.update(changes)
+    return settings
+
+
+def verify_slsa():
+    vs = Policy("verify-slsa")
+    allow_unmatched = vs_settings(unmatchedImages="allow")
+    unmatched = lambda image: f'image "{image}" matches no entry of `images` (unmatchedImages: deny)'
+    side = f"quay.io/other/app@{D256}"
+    init = f"registry.local:5000/tools/init:1.4@{D256B}"
+    tag = "ghcr.io/acme/app:1.2.3"
+    for kname, (group, version, kind, _) in KINDS.items():
+        p = prefix(kind)
+        ephem = [("debug", f"busybox@{D256}")] if kind == "Pod" else []
+        obj = wrap(kind, "elsewhere", pod_spec([("app", side)], init=[("init", init)], ephemeral=ephem))
+        lines = [line(p, "containers", 0, "app", unmatched(side)), line(p, "initContainers", 0, "init", unmatched(init))]
+        if ephem:
+            lines.append(line(p, "ephemeralContainers", 0, "debug", unmatched(f"busybox@{D256}")))
+        # images no entry matches: denied by default, allowed with unmatchedImages: allow
+        vs.add(f"{kname}_create_unmatched.json", request(kname, obj), False, settings=vs_settings(), messages=lines)
+        vs.add(f"{kname}_create_unmatched-allowed.json", request(kname, obj), True, settings=allow_unmatched, messages=[])
+        # a tag the entry matches is resolved through the host; a tag that does not resolve is denied
+        obj = wrap(kind, "tagged", pod_spec([("app", tag), ("side", side)], init=[("init", init)]))
+        upd = request(kname, obj, operation="UPDATE")
+        upd["oldObject"] = wrap(kind, "tagged", pod_spec([("app", side)]))
+        upd["options"]["kind"] = "UpdateOptions"
+        vs.add(f"{kname}_update_tag-unresolvable.json", upd, False, settings=allow_unmatched,
+               capabilities=[{"namespace": "oci", "operation": "v1/manifest_digest", "request": tag, "error": "manifest unknown"}],
+               messages=[line(p, "containers", 0, "app", f'image "{tag}" is not pinned to a digest and its tag could not be resolved: manifest unknown')])
+
+    def pod_with(*images, name="odd"):
+        return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
+
+    def one(i, text):
+        return line("spec", "containers", i, f"c{i}", text)
+
+    # exemptions (common settings)
+    obj = pod_with("nginx", f"ghcr.io/acme/tools/debug@{D256}")
+    vs.add("pod_create_exempt-namespace.json", request("pod", obj, namespace="kube-system"), True,
+           settings=vs_settings(exemptNamespaces=["kube-system"]), messages=[])
+    vs.add("pod_create_exempt-image.json", request("pod", obj), False,
+           settings=vs_settings(exemptImages=["ghcr.io/acme/tools/*"]), messages=[one(0, unmatched("nginx"))])
+    # invalid references are violations, never skipped
+    bad = ["Nginx:1.0", "nginx@sha256:abc", "ghcr.io/acme/app:v1 @sha256:" + "a" * 64, ""]
+    vs.add("pod_create_invalid-references.json", request("pod", pod_with(*bad)), False, settings=vs_settings(), messages=None)
+    vs.cases["pod_create_invalid-references.json"]["message_prefixes"] = [one(i, f'image {json.dumps(b)} is not a valid image reference: ') for i, b in enumerate(bad)]
+    # a container without an image
+    obj = wrap("Pod", "noimage", {"containers": [{"name": "app"}]})
+    vs.add("pod_create_missing-image.json", request("pod", obj), False, settings=vs_settings(), messages=[
+        'container "app" (spec.containers[0]): has no image'])
+    # a digest that is not sha256 cannot be attested
+    image = f"ghcr.io/acme/app@{D512}"
+    vs.add("pod_create_sha512-digest.json", request("pod", pod_with(image)), False, settings=vs_settings(), messages=[
+        one(0, f'image "{image}": attestations name sha256 digests, and the image is {D512}')])
+    # the legacy EphemeralContainers kind of the pods/ephemeralcontainers subresource
+    legacy = {"apiVersion": "v1", "kind": "EphemeralContainers", "metadata": {"name": "debugged", "namespace": "team-a"},
+              "ephemeralContainers": [{"name": "debugger", "image": "busybox"}]}
+    req = request(("", "v1", "EphemeralContainers", "pods"), legacy, operation="UPDATE", sub_resource="ephemeralcontainers")
+    vs.add("ephemeralcontainers_update_legacy-kind.json", req, False, settings=vs_settings(), messages=[
+        'container "debugger" (ephemeralContainers[0]): ' + unmatched("busybox")])
+    # DELETE has no object
+    req = request("deployment", None, operation="DELETE")
+    req["oldObject"] = wrap("Deployment", "gone", pod_spec([("app", "nginx")]))
+    vs.add("deployment_delete_no-object.json", req, True, settings=vs_settings(), messages=[])
+    # a kind custody does not understand is denied, not silently allowed
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "team-a"}, "data": {"image": "nginx"}}
+    vs.add("configmap_create_unknown-kind.json", request(("", "v1", "ConfigMap", "configmaps"), cm), False, settings=vs_settings(), messages=[
+        "kind core/ConfigMap is not a workload custody knows how to read; it checks Pod, Deployment, "
+        "ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job and CronJob"])
+    # invalid settings reaching validate: the policy is misconfigured, so it fails closed
+    obj = pod_with(f"ghcr.io/acme/app@{D256}")
+    vs.add("pod_create_invalid-settings.json", request("pod", obj), False, settings=vs_settings(unmatchedImages="maybe"), messages=None)
+    vs.cases["pod_create_invalid-settings.json"]["message_prefixes"] = ["invalid settings: unmatchedImages: unknown variant `maybe`"]
+    vs.write(VS_SETTINGS)
 
 
 if __name__ == "__main__":

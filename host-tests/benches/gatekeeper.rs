@@ -102,7 +102,7 @@ fn warm(c: &mut Criterion) {
         );
         let mut group = c.benchmark_group(format!("gatekeeper/{name}"));
 
-        let mut wapc = Loaded::policy(POLICY).instance(Box::new(NoCapabilities));
+        let mut wapc = Loaded::policy(POLICY).bare_instance(Box::new(NoCapabilities));
         let answer = wapc.validate_raw(&wapc_payload).expect("validate");
         assert_eq!(answer.accepted, expected == 0, "{name}: waPC");
         group.bench_function(BenchmarkId::new("wapc-ours", POLICY), |b| {
@@ -112,7 +112,7 @@ fn warm(c: &mut Criterion) {
             })
         });
 
-        let mut opa = Loaded::policy(&gatekeeper(POLICY)).instance(Box::new(NoCapabilities));
+        let mut opa = Loaded::policy(&gatekeeper(POLICY)).bare_instance(Box::new(NoCapabilities));
         let answer = opa.evaluate_raw(0, input.as_bytes()).expect("eval");
         assert_eq!(violations_in(&answer), expected, "{name}: OPA, ours");
         group.bench_function(BenchmarkId::new("opa-ours", POLICY), |b| {

@@ -31,7 +31,7 @@ fn warm(c: &mut Criterion) {
     eprintln!("happy-path-v0.3: {} bytes of verify request", request.len());
 
     let loaded = Loaded::from_path(&path, Limits::default());
-    let mut instance = loaded.instance(Box::new(NoCapabilities));
+    let mut instance = loaded.bare_instance(Box::new(NoCapabilities));
     let wasm = instance.call("verify", &request).expect("verify in wasm");
     let native = sigstore_verify_probe::handle("verify", &request).expect("verify natively");
     assert_eq!(wasm, native, "wasm and native must answer the same");
@@ -49,7 +49,7 @@ fn warm(c: &mut Criterion) {
             ..Limits::default()
         },
     );
-    let mut counting = metered.instance(Box::new(NoCapabilities));
+    let mut counting = metered.bare_instance(Box::new(NoCapabilities));
     counting.call("verify", &request).expect("verify");
     eprintln!("{} units of fuel a call", counting.last_fuel_used());
 
@@ -91,7 +91,7 @@ fn warm(c: &mut Criterion) {
 fn bounds(c: &mut Criterion) {
     let path = probe_path("sigstore-verify");
     let loaded = Loaded::from_path(&path, Limits::default());
-    let mut instance = loaded.instance(Box::new(NoCapabilities));
+    let mut instance = loaded.bare_instance(Box::new(NoCapabilities));
     let now = sigstore_cases::now();
     let mut group = c.benchmark_group("sigstore-verify/rekor2-timestamps");
     group.sample_size(20);

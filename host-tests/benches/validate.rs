@@ -7,9 +7,13 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use custody_host::{Limits, NoCapabilities, PolicyInstance, PolicyModule};
-use custody_host_tests::{module_path, realistic_container, Loaded, POLICIES};
+use custody_host_tests::{module_path, realistic_container, Loaded};
 use custody_sdk::NoHost;
 use serde_json::{json, Value};
+
+/// The policies benchmarked here, which allow the benchmark requests with no settings and no host;
+/// verify-slsa, which needs attestations, has its own benchmark (`benches/verify_slsa.rs`).
+const POLICIES: [&str; 2] = ["require-digest", "ban-latest"];
 
 const DIGEST: &str = "sha256:4d4e8a3f0c0b8f3b9d4bbd1d5c6a1f2e9b7c3a5d8e6f1a2b3c4d5e6f7a8b9c0d";
 
@@ -95,7 +99,7 @@ fn warm(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("validate/{name}"));
         for policy in POLICIES {
             let loaded = Loaded::policy(policy);
-            let mut instance = loaded.instance(Box::new(NoCapabilities));
+            let mut instance = loaded.bare_instance(Box::new(NoCapabilities));
             let answer = instance.validate_raw(&payload).expect("validate");
             assert!(answer.accepted, "{policy} must allow the benchmark request");
             // Fuel counts wasm instructions: a noise-free companion to the timings. It is
@@ -107,7 +111,7 @@ fn warm(c: &mut Criterion) {
                     ..Limits::default()
                 },
             );
-            let mut counting = metered.instance(Box::new(NoCapabilities));
+            let mut counting = metered.bare_instance(Box::new(NoCapabilities));
             counting.validate_raw(&payload).expect("validate");
             eprintln!(
                 "{name} {policy}: {} units of fuel a call",

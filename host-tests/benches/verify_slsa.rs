@@ -45,10 +45,10 @@ fn warm(c: &mut Criterion) {
     let wapc = Loaded::policy("verify-slsa");
     let gk = Loaded::policy(&gatekeeper("verify-slsa"));
     let floor = Loaded::policy("ban-latest");
-    let mut wapc_instance = wapc.instance(Box::new(caps()));
-    let mut gk_instance = gk.instance(Box::new(NoCapabilities));
+    let mut wapc_instance = wapc.bare_instance(Box::new(caps()));
+    let mut gk_instance = gk.bare_instance(Box::new(NoCapabilities));
     gk_instance.set_data(&cluster.data()).expect("data");
-    let mut floor_instance = floor.instance(Box::new(NoCapabilities));
+    let mut floor_instance = floor.bare_instance(Box::new(NoCapabilities));
 
     // Fuel (roughly, wasm instructions) per admission, on a separate metered host.
     let metered = Loaded::from_path(
@@ -58,7 +58,7 @@ fn warm(c: &mut Criterion) {
             ..Limits::default()
         },
     );
-    let mut counting = metered.instance(Box::new(caps()));
+    let mut counting = metered.bare_instance(Box::new(caps()));
 
     for n in [1, 2] {
         let images: Vec<String> = layouts.iter().take(n).map(|l| l.image()).collect();
@@ -204,8 +204,9 @@ fn bounds(c: &mut Criterion) {
                 .expect("script")
                 .with_cluster(cluster.clone())
         };
-        let mut wapc = Loaded::policy("verify-slsa").instance(Box::new(caps()));
-        let mut gk = Loaded::policy(&gatekeeper("verify-slsa")).instance(Box::new(NoCapabilities));
+        let mut wapc = Loaded::policy("verify-slsa").bare_instance(Box::new(caps()));
+        let mut gk =
+            Loaded::policy(&gatekeeper("verify-slsa")).bare_instance(Box::new(NoCapabilities));
         gk.set_data(&cluster.data()).expect("data");
         let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
             .expect("payload");

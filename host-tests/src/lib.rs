@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use custody_host::{
-    Capabilities, Host, Limits, PolicyInstance, PolicyModule, ScriptedCapabilities,
+    Abi, Capabilities, Host, HostError, Limits, PolicyInstance, PolicyModule, ScriptedCapabilities,
+    SettingsValidation,
 };
 use custody_sdk::policy::{GatekeeperViolation, ValidationResponse};
 use serde::Deserialize;
@@ -59,6 +60,9 @@ pub fn probe_path(name: &str) -> PathBuf {
 /// cosign-saved OCI layouts (the slsa-github-generator images), read as the SDK's tests read
 /// them (the same file).
 pub use custody_test_support::cosign_layout;
+/// Kubewarden's own request and response types, which every request and answer is checked
+/// against.
+pub mod kubewarden;
 /// A real OCI registry for tests (Debian's docker-registry on loopback) and what to push into it.
 pub mod registry;
 /// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads
@@ -91,8 +95,130 @@ pub fn sigstore_probe_request(case: &sigstore_cases::Case, now: i64) -> Vec<u8> 
     .unwrap_or_default()
 }
 
-/// The policies custody ships.
-pub const POLICIES: [&str; 2] = ["require-digest", "ban-latest"];
+/// The policies custody ships: every directory under `policies/` holding a `Cargo.toml`, sorted,
+/// read once per test binary. The suites iterate this, so a new policy is in every suite the day its
+/// directory appears; [`host_test_coverage`] then says what it still lacks.
+pub fn policies() -> &'static [&'static str] {
+    static POLICIES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    POLICIES.get_or_init(|| {
+        let dir = repo_root().join("policies");
+        let mut names: Vec<&'static str> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("Cargo.toml").is_file())
+            .map(|e| &*e.file_name().to_string_lossy().into_owned().leak())
+            .collect();
+        names.sort_unstable();
+        assert!(!names.is_empty(), "no policy under {}", dir.display());
+        names
+    })
+}
+
+/// The fewest fixtures (`policies/<policy>/fixtures/*.json`, listed in `expected.json`) a policy
+/// must have.
+pub const MIN_FIXTURES: usize = 20;
+
+/// What a policy needs for the host-test suites to run it, checked by the `coverage` test for
+/// every directory [`policies`] finds. A policy has host tests when:
+///
+/// 1. the native dispatch knows it: [`validate_native`] and [`gatekeeper_native`] evaluate its rule
+///    (the crate is a dependency of this one and has an arm in [`native_validator`] and
+///    [`native_gatekeeper`]), for the wasm-versus-native parity every suite checks;
+/// 2. it has default test settings, `policies/<policy>/fixtures/settings.json` (a JSON object that
+///    its `validate_settings` accepts: checked in the ABI-shape suite), which the suites that are
+///    not about settings (hostile input, captured requests) evaluate with;
+/// 3. it has at least [`MIN_FIXTURES`] fixtures, each listed in `fixtures/expected.json` with its
+///    verdict, and every listed one present ([`fixtures`] checks the two agree).
+///
+/// The built modules themselves (`dist/<policy>.wasm`, `dist/<policy>.gatekeeper.wasm`) are not
+/// checked here: every suite fails without them ([`module_path`]).
+///
+/// Returns what is missing, one line each (empty: covered).
+pub fn host_test_coverage(policy: &str) -> Vec<String> {
+    let mut missing = Vec::new();
+    if native_validator(policy).is_none() {
+        missing.push(format!("{policy}: validate_native has no arm for it"));
+    }
+    if native_gatekeeper(policy).is_none() {
+        missing.push(format!("{policy}: gatekeeper_native has no arm for it"));
+    }
+    let dir = repo_root().join("policies").join(policy).join("fixtures");
+    match fs::read(dir.join("settings.json")).map(|b| serde_json::from_slice::<Value>(&b)) {
+        Ok(Ok(Value::Object(_))) => {}
+        Ok(Ok(other)) => missing.push(format!(
+            "{policy}: fixtures/settings.json is not a JSON object: {other}"
+        )),
+        Ok(Err(e)) => missing.push(format!("{policy}: fixtures/settings.json: {e}")),
+        Err(e) => missing.push(format!("{policy}: fixtures/settings.json: {e}")),
+    }
+    match fs::read(dir.join("expected.json"))
+        .map(|b| serde_json::from_slice::<BTreeMap<String, Value>>(&b))
+    {
+        Ok(Ok(listed)) if listed.len() >= MIN_FIXTURES => {}
+        Ok(Ok(listed)) => missing.push(format!(
+            "{policy}: fixtures/expected.json lists {} fixtures, fewer than {MIN_FIXTURES}",
+            listed.len()
+        )),
+        Ok(Err(e)) => missing.push(format!("{policy}: fixtures/expected.json: {e}")),
+        Err(e) => missing.push(format!("{policy}: fixtures/expected.json: {e}")),
+    }
+    missing
+}
+
+/// The default test settings of `policy` (`policies/<policy>/fixtures/settings.json`). Panics if
+/// there are none (see [`host_test_coverage`]).
+pub fn test_settings(policy: &str) -> Value {
+    let path = repo_root()
+        .join("policies")
+        .join(policy)
+        .join("fixtures")
+        .join("settings.json");
+    let text = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `validate` payload of `request` with `settings`, checked against Kubewarden's
+/// `ValidationRequest` ([`kubewarden::check_request`]).
+pub fn validate_payload(request: &Value, settings: &Value) -> Vec<u8> {
+    let payload = serde_json::json!({"request": request, "settings": settings});
+    kubewarden::check_request(&payload);
+    serde_json::to_vec(&payload).unwrap_or_default()
+}
+
+/// A real AdmissionRequest captured from a cluster (`shared/testdata/admission-reviews`).
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// File name.
+    pub name: String,
+    /// The AdmissionRequest, as a policy's `request` receives it.
+    pub request: Value,
+}
+
+/// Every captured AdmissionRequest in `shared/testdata/admission-reviews` (beside the repository),
+/// by file name. Panics if there are none.
+pub fn captured_requests() -> Vec<Captured> {
+    let dir = repo_root().join("../shared/testdata/admission-reviews");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(
+        !names.is_empty(),
+        "no captured request in {}",
+        dir.display()
+    );
+    names
+        .into_iter()
+        .map(|name| {
+            let text = fs::read(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let request = serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            Captured { name, request }
+        })
+        .collect()
+}
 
 /// The module name of a policy's Gatekeeper-mode build (`dist/<policy>.gatekeeper.wasm`).
 pub fn gatekeeper(policy: &str) -> String {
@@ -134,11 +260,7 @@ pub struct Fixture {
 impl Fixture {
     /// The `validate` payload.
     pub fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(&serde_json::json!({
-            "request": self.request,
-            "settings": self.expected.settings,
-        }))
-        .unwrap_or_default()
+        validate_payload(&self.request, &self.expected.settings)
     }
 
     /// The Gatekeeper-mode input: `{"review": <request>, "parameters": <settings>}`.
@@ -163,7 +285,9 @@ impl Fixture {
     }
 }
 
-/// Every fixture of `policy`. Panics if a fixture file has no expectation or the other way round.
+/// Every fixture of `policy` (every `policies/<policy>/fixtures/*.json` but `expected.json` and
+/// `settings.json`), each request checked against Kubewarden's `ValidationRequest`. Panics if a
+/// fixture file has no expectation or the other way round.
 pub fn fixtures(policy: &str) -> Vec<Fixture> {
     let dir = repo_root().join("policies").join(policy).join("fixtures");
     let expected: BTreeMap<String, Expected> = serde_json::from_slice(
@@ -174,7 +298,7 @@ pub fn fixtures(policy: &str) -> Vec<Fixture> {
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json") && n != "expected.json")
+        .filter(|n| n.ends_with(".json") && n != "expected.json" && n != "settings.json")
         .collect();
     files.sort();
     let listed: Vec<&String> = expected.keys().collect();
@@ -190,6 +314,9 @@ pub fn fixtures(policy: &str) -> Vec<Fixture> {
                 &fs::read(dir.join(&name)).unwrap_or_else(|e| panic!("{name}: {e}")),
             )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
+            kubewarden::check_request(
+                &serde_json::json!({"request": request, "settings": expected.settings}),
+            );
             Fixture {
                 name,
                 request,
@@ -239,18 +366,111 @@ impl Loaded {
         Loaded { host, module }
     }
 
-    /// A fresh instance answering host calls with `caps`.
-    pub fn instance(&self, caps: Box<dyn Capabilities>) -> PolicyInstance {
+    /// A fresh instance answering host calls with `caps`, whose requests and answers are checked
+    /// against Kubewarden's types ([`Instance`]).
+    pub fn instance(&self, caps: Box<dyn Capabilities>) -> Instance {
+        Instance(self.bare_instance(caps))
+    }
+
+    /// A fresh instance answering host calls with `caps`, unchecked: the benchmarks time the host
+    /// alone.
+    pub fn bare_instance(&self, caps: Box<dyn Capabilities>) -> PolicyInstance {
         PolicyInstance::new(&self.host, &self.module, caps)
             .unwrap_or_else(|e| panic!("instantiate: {e}"))
     }
 }
 
-/// SDK host calls answered by scripted capabilities, for native evaluation.
+/// A policy instance as the tests drive it: the host's [`PolicyInstance`] (every method of which
+/// it offers), except that what it sends and gets back is checked against Kubewarden's own types
+/// ([`kubewarden`]): every waPC answer to `validate` and `validate_settings` (whichever method
+/// asked: [`call`](Self::call), [`validate`](Self::validate), [`validate_raw`](Self::validate_raw),
+/// [`validate_settings`](Self::validate_settings)) and every request given as a JSON value
+/// ([`validate`](Self::validate), [`gatekeeper`](Self::gatekeeper)). Raw payloads are sent as
+/// they are (the hostile suite's are not requests on purpose).
 #[derive(Debug)]
-pub struct NativeHost(pub ScriptedCapabilities);
+pub struct Instance(pub PolicyInstance);
 
-impl custody_sdk::Host for NativeHost {
+impl std::ops::Deref for Instance {
+    type Target = PolicyInstance;
+
+    fn deref(&self) -> &PolicyInstance {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Instance {
+    fn deref_mut(&mut self) -> &mut PolicyInstance {
+        &mut self.0
+    }
+}
+
+impl Instance {
+    /// [`PolicyInstance::call`], the answer checked.
+    pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, HostError> {
+        let answer = self.0.call(operation, payload)?;
+        kubewarden::check_answer(operation, &answer);
+        Ok(answer)
+    }
+
+    /// [`PolicyInstance::validate_settings`], the answer checked.
+    pub fn validate_settings(&mut self, settings: &Value) -> Result<SettingsValidation, HostError> {
+        const OPERATION: &str = "validate_settings";
+        if self.0.abi() != Abi::Wapc {
+            return self.0.validate_settings(settings);
+        }
+        let payload = serde_json::to_vec(settings).map_err(|e| HostError::BadResponse {
+            operation: OPERATION.to_owned(),
+            message: format!("cannot serialize the payload: {e}"),
+        })?;
+        let answer = self.call(OPERATION, &payload)?;
+        parse(OPERATION, &answer)
+    }
+
+    /// [`PolicyInstance::validate`], the request and the answer checked.
+    pub fn validate(
+        &mut self,
+        request: &Value,
+        settings: &Value,
+    ) -> Result<ValidationResponse, HostError> {
+        let payload = validate_payload(request, settings);
+        if self.0.abi() != Abi::Wapc {
+            return self.0.validate(request, settings);
+        }
+        self.validate_raw(&payload)
+    }
+
+    /// [`PolicyInstance::validate_raw`], the answer checked.
+    pub fn validate_raw(&mut self, payload: &[u8]) -> Result<ValidationResponse, HostError> {
+        const OPERATION: &str = "validate";
+        let answer = self.call(OPERATION, payload)?;
+        parse(OPERATION, &answer)
+    }
+
+    /// [`PolicyInstance::gatekeeper`], the request (the review) checked.
+    pub fn gatekeeper(
+        &mut self,
+        request: &Value,
+        parameters: &Value,
+    ) -> Result<Vec<GatekeeperViolation>, HostError> {
+        validate_payload(request, parameters);
+        self.0.gatekeeper(request, parameters)
+    }
+}
+
+/// Reads a module's answer as the host does.
+fn parse<T: serde::de::DeserializeOwned>(operation: &str, answer: &[u8]) -> Result<T, HostError> {
+    serde_json::from_slice(answer).map_err(|e| HostError::BadResponse {
+        operation: operation.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// SDK host calls answered by the host's capabilities (scripted ones by default), for native
+/// evaluation: the same answers, word for word, as the module gets in the host.
+#[derive(Debug)]
+pub struct NativeHost<C = ScriptedCapabilities>(pub C);
+
+impl<C: Capabilities> custody_sdk::Host for NativeHost<C> {
     fn call(
         &mut self,
         namespace: &str,
@@ -265,33 +485,52 @@ impl custody_sdk::Host for NativeHost {
     }
 }
 
-/// Evaluates `payload` natively with the same rule the module of `policy` holds.
+/// How a rule evaluates a `validate` payload natively.
+pub type NativeValidator = fn(&[u8], &mut dyn custody_sdk::Host) -> ValidationResponse;
+/// How a rule evaluates a Gatekeeper input natively.
+pub type NativeGatekeeper = fn(&[u8], &mut dyn custody_sdk::Host) -> Vec<GatekeeperViolation>;
+
+/// The native `validate` of `policy`'s rule, if this crate links it.
+pub fn native_validator(policy: &str) -> Option<NativeValidator> {
+    use custody_sdk::policy::validate;
+    match policy {
+        "require-digest" => Some(validate::<require_digest::RequireDigest>),
+        "ban-latest" => Some(validate::<ban_latest::BanLatest>),
+        "verify-slsa" => Some(validate::<verify_slsa::VerifySlsa>),
+        _ => None,
+    }
+}
+
+/// The native Gatekeeper evaluation of `policy`'s rule, if this crate links it.
+pub fn native_gatekeeper(policy: &str) -> Option<NativeGatekeeper> {
+    use custody_sdk::policy::gatekeeper;
+    match policy {
+        "require-digest" => Some(gatekeeper::<require_digest::RequireDigest>),
+        "ban-latest" => Some(gatekeeper::<ban_latest::BanLatest>),
+        "verify-slsa" => Some(gatekeeper::<verify_slsa::VerifySlsa>),
+        _ => None,
+    }
+}
+
+/// Evaluates `payload` natively with the same rule the module of `policy` holds; the answer is
+/// checked against Kubewarden's `ValidationResponse`.
 pub fn validate_native(
     policy: &str,
     payload: &[u8],
     host: &mut dyn custody_sdk::Host,
 ) -> ValidationResponse {
-    match policy {
-        "require-digest" => {
-            custody_sdk::policy::validate::<require_digest::RequireDigest>(payload, host)
-        }
-        "ban-latest" => custody_sdk::policy::validate::<ban_latest::BanLatest>(payload, host),
-        other => panic!("unknown policy {other}"),
-    }
+    let validate = native_validator(policy).unwrap_or_else(|| panic!("unknown policy {policy}"));
+    let answer = validate(payload, host);
+    kubewarden::check_native_answer(&answer);
+    answer
 }
 
 /// Evaluates a Gatekeeper input natively with the same rule the Gatekeeper build of `policy` holds
 /// (no host capabilities, as in that mode).
 pub fn gatekeeper_native(policy: &str, input: &[u8]) -> Vec<GatekeeperViolation> {
+    let gatekeeper = native_gatekeeper(policy).unwrap_or_else(|| panic!("unknown policy {policy}"));
     // As the OPA adapter does, with the `data` our host gives (`{}`).
-    let host = &mut custody_sdk::host::InventoryHost::new(b"{}");
-    match policy {
-        "require-digest" => {
-            custody_sdk::policy::gatekeeper::<require_digest::RequireDigest>(input, host)
-        }
-        "ban-latest" => custody_sdk::policy::gatekeeper::<ban_latest::BanLatest>(input, host),
-        other => panic!("unknown policy {other}"),
-    }
+    gatekeeper(input, &mut custody_sdk::host::InventoryHost::new(b"{}"))
 }
 
 /// A container as real manifests have them (ports, env, resources, security context), for the

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use custody_host::{Abi, GatekeeperViolation, HostError, Limits, NoCapabilities, PolicyInstance};
 use custody_host_tests::{
-    fixtures, gatekeeper, gatekeeper_native, module_path, repo_root, Fixture, Loaded, POLICIES,
+    fixtures, gatekeeper, gatekeeper_native, module_path, policies, repo_root, Fixture, Loaded,
 };
 use serde_json::{json, Value};
 
@@ -36,7 +36,7 @@ fn result_set(violations: &[GatekeeperViolation]) -> Value {
 
 #[test]
 fn both_builds_agree_on_every_fixture() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let cases = fixtures(policy);
         let wapc = Loaded::policy(policy);
         for (f, violations) in cases.iter().zip(ours(policy, &cases)) {
@@ -102,7 +102,7 @@ fn the_opa_wasm_crate_runs_every_fixture() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("tokio");
-    for policy in POLICIES {
+    for &policy in policies() {
         let cases = fixtures(policy);
         let expected = ours(policy, &cases);
         let bytes = std::fs::read(module_path(&gatekeeper(policy))).expect("module");
@@ -136,7 +136,7 @@ fn the_opa_npm_sdk_runs_every_fixture() {
     );
     let scratch = std::env::temp_dir().join(format!("custody-npm-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
-    for policy in POLICIES {
+    for &policy in policies() {
         let cases = fixtures(policy);
         let expected = ours(policy, &cases);
         let inputs: Vec<Value> = cases.iter().map(Fixture::gatekeeper_input).collect();
@@ -178,7 +178,7 @@ fn node(script: &Path, module: &Path, inputs: &Path) -> Value {
 
 #[test]
 fn the_modules_speak_the_abi_hosts_expect() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(&gatekeeper(policy));
         assert_eq!(loaded.module.abi(), Abi::Opa);
         let module = loaded.module.module();

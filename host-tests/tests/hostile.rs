@@ -2,8 +2,7 @@
 //! by accident. Each case runs in wasm and natively.
 
 use custody_host::NoCapabilities;
-use custody_host_tests::{validate_native, Loaded, POLICIES};
-use custody_sdk::NoHost;
+use custody_host_tests::{policies, test_settings, validate_native, Loaded, NativeHost};
 use serde_json::{json, Value};
 
 fn request(kind: (&str, &str), object: Value) -> Value {
@@ -17,17 +16,23 @@ fn pod(containers: Vec<Value>) -> Value {
     request(("", "Pod"), json!({"spec": {"containers": containers}}))
 }
 
-/// Runs a raw payload through both builds of every policy; returns (policy, accepted, message).
-fn run(payload: &[u8]) -> Vec<(&'static str, bool, String)> {
-    POLICIES
+/// What each policy is sent: its own `validate` payload.
+type Payloads<'a> = &'a dyn Fn(&str) -> Vec<u8>;
+
+/// Runs the payload made for each policy through its waPC build (no host capabilities: a policy
+/// that needs one must deny, saying so) and natively (the same capabilities, none); returns
+/// (policy, accepted, message).
+fn run(payload: Payloads) -> Vec<(&'static str, bool, String)> {
+    policies()
         .iter()
         .map(|&policy| {
+            let payload = payload(policy);
             let loaded = Loaded::policy(policy);
             let mut instance = loaded.instance(Box::new(NoCapabilities));
             let wasm = instance
-                .validate_raw(payload)
+                .validate_raw(&payload)
                 .unwrap_or_else(|e| panic!("{policy}: the host reported {e}"));
-            let native = validate_native(policy, payload, &mut NoHost);
+            let native = validate_native(policy, &payload, &mut NativeHost(NoCapabilities));
             assert_eq!(wasm.accepted, native.accepted, "{policy}");
             assert_eq!(wasm.message, native.message, "{policy}");
             (policy, wasm.accepted, wasm.message.unwrap_or_default())
@@ -35,11 +40,20 @@ fn run(payload: &[u8]) -> Vec<(&'static str, bool, String)> {
         .collect()
 }
 
-fn payload(request: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"request": request, "settings": {}})).expect("json")
+/// The same bytes for every policy.
+fn raw(bytes: &[u8]) -> impl Fn(&str) -> Vec<u8> + '_ {
+    move |_| bytes.to_vec()
 }
 
-fn all_denied_with(payload: &[u8], needle: &str) {
+/// `request` with each policy's test settings (`policies/<policy>/fixtures/settings.json`).
+fn payload(request: Value) -> impl Fn(&str) -> Vec<u8> {
+    move |policy| {
+        serde_json::to_vec(&json!({"request": request, "settings": test_settings(policy)}))
+            .expect("json")
+    }
+}
+
+fn all_denied_with(payload: Payloads, needle: &str) {
     for (policy, accepted, message) in run(payload) {
         assert!(!accepted, "{policy} allowed it");
         assert!(
@@ -52,12 +66,15 @@ fn all_denied_with(payload: &[u8], needle: &str) {
 #[test]
 fn invalid_json() {
     all_denied_with(
-        b"{\"request\": ",
+        &raw(b"{\"request\": "),
         "cannot read the admission request: EOF while parsing",
     );
-    all_denied_with(b"", "cannot read the admission request");
-    all_denied_with(&[0xff, 0xfe, 0x00], "cannot read the admission request");
-    all_denied_with(b"[]", "cannot read the admission request");
+    all_denied_with(&raw(b""), "cannot read the admission request");
+    all_denied_with(
+        &raw(&[0xff, 0xfe, 0x00]),
+        "cannot read the admission request",
+    );
+    all_denied_with(&raw(b"[]"), "cannot read the admission request");
 }
 
 #[test]
@@ -78,10 +95,10 @@ fn wrong_types() {
         "request.object[0]: invalid type: integer `1`, expected struct MetadataView",
     );
     all_denied_with(
-        &serde_json::to_vec(
+        &raw(&serde_json::to_vec(
             &json!({"request": request(("", "Pod"), json!({})), "settings": "strict"}),
         )
-        .expect("json"),
+        .expect("json")),
         "invalid settings: settings must be an object, got a string",
     );
 }
@@ -186,13 +203,13 @@ fn deep_nesting_is_refused_not_overflowed() {
     let text = format!(
         r#"{{"request": {{"kind": {{"kind": "Pod"}}, "object": {{}}}}, "settings": {{"x": {deep}}}}}"#
     );
-    all_denied_with(text.as_bytes(), "recursion limit exceeded at line 1");
+    all_denied_with(&raw(text.as_bytes()), "recursion limit exceeded at line 1");
     // Typed data stops at the first wrong type.
     let text = format!(
         r#"{{"request": {{"kind": {{"kind": "Pod"}}, "object": {{"spec": {{"containers": [{deep}]}}}}}}}}"#
     );
     all_denied_with(
-        text.as_bytes(),
+        &raw(text.as_bytes()),
         "request.object.spec.containers[0][0]: invalid type: sequence, expected a string",
     );
     // Where it skips data, the skipping does not recurse: no overflow, and the containers are
@@ -202,7 +219,7 @@ fn deep_nesting_is_refused_not_overflowed() {
             "spec": {{"containers": [{{"name": "a", "image": "nginx"}}]}}}}}}}}"#
     );
     all_denied_with(
-        text.as_bytes(),
+        &raw(text.as_bytes()),
         "container \"a\" (spec.containers[0]): image \"nginx\"",
     );
 }
@@ -211,7 +228,69 @@ fn deep_nesting_is_refused_not_overflowed() {
 fn null_settings_and_missing_settings_mean_defaults() {
     let request = pod(vec![json!({"name": "a", "image": "nginx:1.25"})]);
     let without = serde_json::to_vec(&json!({"request": request})).expect("json");
-    let results = run(&without);
-    assert!(!results[0].1, "require-digest denies a tag");
-    assert!(results[1].1, "ban-latest allows a version tag");
+    let results = run(&raw(&without));
+    let accepted = |policy: &str| {
+        results
+            .iter()
+            .find(|(p, _, _)| *p == policy)
+            .map(|(_, accepted, _)| *accepted)
+            .unwrap_or_else(|| panic!("{policy} did not run"))
+    };
+    assert!(!accepted("require-digest"), "require-digest denies a tag");
+    assert!(accepted("ban-latest"), "ban-latest allows a version tag");
+    // With no entry in `images`, verify-slsa trusts no one: every image is denied.
+    assert!(
+        !accepted("verify-slsa"),
+        "verify-slsa denies an unmatched image"
+    );
+    assert_eq!(results.len(), policies().len());
+}
+
+#[test]
+fn a_missing_host_capability_is_a_clear_denial() {
+    // verify-slsa's test settings cover ghcr.io/acme/*: a tag there must be resolved through the
+    // host (oci/v1/manifest_digest), a digest's attestations read from the cluster
+    // (kubernetes/get_resource). Without either, each container is denied saying which.
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let tagged = "ghcr.io/acme/app:1.2.3";
+    let pinned = format!("ghcr.io/acme/app@{digest}");
+    let request = pod(vec![
+        json!({"name": "tagged", "image": tagged}),
+        json!({"name": "pinned", "image": pinned}),
+    ]);
+    for (policy, accepted, message) in run(&payload(request)) {
+        let lines: Vec<&str> = message.lines().collect();
+        match policy {
+            "verify-slsa" => {
+                assert!(!accepted);
+                assert_eq!(lines.len(), 2, "{message}");
+                assert_eq!(
+                    lines[0],
+                    format!(
+                        "container \"tagged\" (spec.containers[0]): image \"{tagged}\" is not \
+                         pinned to a digest and its tag could not be resolved: host capability \
+                         oci/v1/manifest_digest is not available in this host"
+                    )
+                );
+                assert!(
+                    lines[1].starts_with(&format!(
+                        "container \"pinned\" (spec.containers[1]): image \"{pinned}\": no \
+                         attestation found for {digest} ("
+                    )) && lines[1].contains(
+                        "host capability kubernetes/get_resource is not available in this host"
+                    ),
+                    "{}",
+                    lines[1]
+                );
+            }
+            // No pinTags in its test settings: the tag is denied without asking the host.
+            "require-digest" => {
+                assert!(!accepted);
+                assert_eq!(lines.len(), 1, "{message}");
+                assert!(lines[0].starts_with("container \"tagged\""), "{message}");
+            }
+            "ban-latest" => assert!(accepted, "{message}"),
+            other => panic!("{other}: say here what it answers without host capabilities"),
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use std::fs;
 
 use custody_host::Abi;
-use custody_host_tests::{repo_root, Loaded, POLICIES};
+use custody_host_tests::{policies, repo_root, Loaded};
 use serde_json::Value;
 
 fn crate_version(policy: &str) -> String {
@@ -20,7 +20,7 @@ fn crate_version(policy: &str) -> String {
 
 #[test]
 fn embedded_metadata() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(policy);
         assert_eq!(loaded.module.abi(), Abi::Wapc, "{policy}");
         let meta = loaded
@@ -99,9 +99,27 @@ fn embedded_metadata() {
                 assert_eq!(meta["mutating"], true);
                 assert_eq!(caps, vec![Value::from("oci/v1/manifest_digest")]);
             }
-            _ => {
+            "ban-latest" => {
                 assert_eq!(meta["mutating"], false);
                 assert!(caps.is_empty());
+            }
+            "verify-slsa" => {
+                // Pins a resolved tag by mutation; reads the attestation ConfigMaps.
+                assert_eq!(meta["mutating"], true);
+                assert_eq!(
+                    caps,
+                    vec![
+                        Value::from("oci/v1/manifest_digest"),
+                        Value::from("kubernetes/get_resource")
+                    ]
+                );
+                assert_eq!(
+                    meta["contextAwareResources"],
+                    serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap"}])
+                );
+            }
+            other => {
+                panic!("{other}: say here whether it mutates and which host capabilities it uses")
             }
         }
     }

@@ -2,7 +2,9 @@
 //! Kubewarden runs them, checked against every fixture and against the same rule evaluated natively.
 
 use custody_host::{json_patch, NoCapabilities, SettingsValidation};
-use custody_host_tests::{fixtures, validate_native, Fixture, Loaded, NativeHost, POLICIES};
+use custody_host_tests::{
+    fixtures, policies, test_settings, validate_native, Fixture, Loaded, NativeHost,
+};
 use serde_json::{json, Value};
 
 fn check_response(
@@ -39,7 +41,7 @@ fn check_response(
 
 #[test]
 fn every_fixture_in_wasm() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(policy);
         let cases = fixtures(policy);
         assert!(cases.len() >= 20, "{policy}: only {} fixtures", cases.len());
@@ -62,7 +64,7 @@ fn every_fixture_in_wasm() {
 
 #[test]
 fn every_fixture_natively_gets_the_same_answer() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(policy);
         let mut instance = loaded.instance(Box::new(NoCapabilities));
         for f in fixtures(policy) {
@@ -126,7 +128,7 @@ fn a_host_without_capabilities_denies_pinning() {
 
 #[test]
 fn protocol_version() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(policy);
         let mut instance = loaded.instance(Box::new(NoCapabilities));
         assert_eq!(
@@ -174,6 +176,21 @@ fn validate_settings_accepts_good_settings() {
 }
 
 #[test]
+fn every_policy_accepts_its_test_settings() {
+    for &policy in policies() {
+        let value = test_settings(policy);
+        assert_eq!(
+            settings(policy, value.clone()),
+            SettingsValidation {
+                valid: true,
+                message: None
+            },
+            "{policy}: fixtures/settings.json {value}"
+        );
+    }
+}
+
+#[test]
 fn validate_settings_names_the_field_at_fault() {
     for (policy, value, message) in [
         ("require-digest", json!({"allowedAlgorithms": ["md5"]}),
@@ -191,6 +208,8 @@ fn validate_settings_names_the_field_at_fault() {
         ("ban-latest", json!({"exemptImages": ["**"]}),
          "invalid settings: exemptImages[0]: pattern \"**\" matches every image; remove the policy instead"),
         ("ban-latest", json!([]), "invalid settings: settings must be an object, got an array"),
+        ("verify-slsa", json!({"unmatchedImages": "maybe"}),
+         "invalid settings: unmatchedImages: unknown variant `maybe`, expected `deny` or `allow`"),
     ] {
         let answer = settings(policy, value.clone());
         assert_eq!(
@@ -203,7 +222,7 @@ fn validate_settings_names_the_field_at_fault() {
 
 #[test]
 fn validate_settings_rejects_malformed_json() {
-    for policy in POLICIES {
+    for &policy in policies() {
         let loaded = Loaded::policy(policy);
         let mut instance = loaded.instance(Box::new(NoCapabilities));
         let answer = instance

@@ -4,6 +4,8 @@
 //!
 //! - [`image`]: the OCI image reference grammar, keeping "no tag" distinct from `latest`, and the
 //!   canonical form patterns match;
+//! - [`workload`]: every container of every workload kind, with its location (the host tests check
+//!   its paths against the Kubernetes API types);
 //! - [`settings`]: common settings and errors that name the field;
 //! - [`rule`]: the interface a policy implements, and verdicts;
 //! - [`policy`]: the evaluation pipeline (Kubewarden validation and Gatekeeper violations), the
@@ -11,9 +13,6 @@
 //! - [`host`]: host capabilities and facts (the clock), and the Gatekeeper inventory;
 //! - [`abi`]: the ABI the target selects (waPC or the OPA wasm ABI), exported by
 //!   [`export_policy!`].
-//!
-//! Internal: `workload` finds every container of every workload kind, with its location, for the
-//! pipeline in [`policy`].
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod abi;
@@ -22,7 +21,7 @@ pub mod image;
 pub mod policy;
 pub mod rule;
 pub mod settings;
-mod workload;
+pub mod workload;
 
 pub use host::{Host, NoHost};
 pub use image::{Digest, DigestAlgorithm, ImageRef, ReferenceError};
