@@ -53,7 +53,7 @@ for f in "${requests[@]}"; do
   done <<< "$images"
 done
 
-# Settings: every fixture's, and verify-slsa's (which has no fixtures) written here.
+# Settings: every fixture's, and verify-slsa's attestor settings (its fixtures need none) written here.
 SLSA_SETTINGS=(
   '{}'
   '{"images":[{"patterns":["ghcr.io/myorg/*"],"attestors":{"entries":[{"keyless":{"issuer":"https://token.actions.githubusercontent.com","subjectPrefix":"https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_container_slsa3.yml@refs/tags/v"}}]},"conditions":{"builderIdPrefix":"https://github.com/slsa-framework/","buildType":"https://github.com/slsa-framework/slsa-github-generator/container@v1","sourceRepository":"https://github.com/myorg/app","sourceRefs":["refs/heads/main","refs/tags/v*"],"buildTriggers":["push"]}}],"unmatchedImages":"allow","exemptNamespaces":["kube-system"]}'
