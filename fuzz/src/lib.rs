@@ -6,8 +6,8 @@
 use std::sync::OnceLock;
 
 use custody_sdk::policy::{self, GatekeeperResult, SettingsValidation, ValidationResponse};
-use custody_sigstore::{self as sigstore, Artifact, Bundle, Content, Matcher, Policy, TrustedRoot};
 use custody_sdk::{NoHost, Rule};
+use custody_sigstore::{self as sigstore, Artifact, Bundle, Content, Matcher, Policy, TrustedRoot};
 use serde_json::{json, Value};
 
 /// One policy, monomorphised: every entry point a target drives.
