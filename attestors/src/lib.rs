@@ -339,7 +339,7 @@ pub struct Sources {
 /// `namespace`/`sha256-<hex>` read through the host. An error when there are more than
 /// [`MAX_BUNDLES_PER_IMAGE`] distinct ones.
 pub fn find_bundles(
-    host: &mut dyn Host,
+    host: &mut (impl Host + ?Sized),
     namespace: &str,
     digest: &Digest,
     pod_annotations: &BTreeMap<String, String>,
@@ -520,7 +520,7 @@ impl RequestCache {
     /// [`find_bundles`] for `digest`, once per request.
     pub fn sources(
         &mut self,
-        host: &mut dyn Host,
+        host: &mut (impl Host + ?Sized),
         namespace: &str,
         digest: &Digest,
         pod_annotations: &BTreeMap<String, String>,

@@ -494,9 +494,11 @@ pub type NativeGatekeeper = fn(&[u8], &mut dyn custody_sdk::Host) -> Vec<Gatekee
 pub fn native_validator(policy: &str) -> Option<NativeValidator> {
     use custody_sdk::policy::validate;
     match policy {
-        "require-digest" => Some(validate::<require_digest::RequireDigest>),
-        "ban-latest" => Some(validate::<ban_latest::BanLatest>),
-        "verify-slsa" => Some(validate::<verify_slsa::VerifySlsa>),
+        "require-digest" => {
+            Some(|input, host| validate::<require_digest::RequireDigest>(input, host))
+        }
+        "ban-latest" => Some(|input, host| validate::<ban_latest::BanLatest>(input, host)),
+        "verify-slsa" => Some(|input, host| validate::<verify_slsa::VerifySlsa>(input, host)),
         _ => None,
     }
 }
@@ -505,9 +507,11 @@ pub fn native_validator(policy: &str) -> Option<NativeValidator> {
 pub fn native_gatekeeper(policy: &str) -> Option<NativeGatekeeper> {
     use custody_sdk::policy::gatekeeper;
     match policy {
-        "require-digest" => Some(gatekeeper::<require_digest::RequireDigest>),
-        "ban-latest" => Some(gatekeeper::<ban_latest::BanLatest>),
-        "verify-slsa" => Some(gatekeeper::<verify_slsa::VerifySlsa>),
+        "require-digest" => {
+            Some(|input, host| gatekeeper::<require_digest::RequireDigest>(input, host))
+        }
+        "ban-latest" => Some(|input, host| gatekeeper::<ban_latest::BanLatest>(input, host)),
+        "verify-slsa" => Some(|input, host| gatekeeper::<verify_slsa::VerifySlsa>(input, host)),
         _ => None,
     }
 }

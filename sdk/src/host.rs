@@ -116,7 +116,10 @@ impl Host for NoHost {
 pub(crate) const MANIFEST_DIGEST: (&str, &str) = ("oci", "v1/manifest_digest");
 
 /// Resolves `image` to the digest of its manifest through the host, checking the answer.
-pub fn manifest_digest(host: &mut dyn Host, image: &ImageRef) -> Result<Digest, HostError> {
+pub fn manifest_digest(
+    host: &mut (impl Host + ?Sized),
+    image: &ImageRef,
+) -> Result<Digest, HostError> {
     #[derive(Deserialize)]
     struct Answer {
         digest: String,

@@ -257,7 +257,7 @@ fn json_path_at(bytes: &[u8], line: usize, column: usize) -> Option<String> {
 /// Decides on a `validate` payload (`{"request": <AdmissionRequest>, "settings": {...}}`).
 pub(crate) fn evaluate<R: Rule>(
     payload: &[u8],
-    host: &mut dyn Host,
+    host: &mut (impl Host + ?Sized),
 ) -> Result<Verdict, RequestError> {
     let payload: Payload = parse_located(payload)?;
     let settings =
@@ -269,7 +269,7 @@ pub(crate) fn evaluate<R: Rule>(
 fn decide<R: Rule>(
     request: RequestView,
     settings: &Settings<R::Settings>,
-    host: &mut dyn Host,
+    host: &mut (impl Host + ?Sized),
 ) -> Result<Verdict, RequestError> {
     let Some(mut object) = request.object else {
         return match request.operation.as_deref() {
@@ -388,7 +388,7 @@ fn mutated_object(payload: &[u8], patches: &[ImagePatch]) -> Result<Value, Strin
 }
 
 /// `validate`: the whole answer for a payload.
-pub fn validate<R: Rule>(payload: &[u8], host: &mut dyn Host) -> ValidationResponse {
+pub fn validate<R: Rule>(payload: &[u8], host: &mut (impl Host + ?Sized)) -> ValidationResponse {
     match evaluate::<R>(payload, host) {
         Ok(Verdict::Allow) => ValidationResponse::accept(None),
         Ok(Verdict::Deny(violations)) => ValidationResponse::reject(denial_message(violations)),
@@ -415,7 +415,7 @@ pub fn validate_settings<R: Rule>(settings: &[u8]) -> SettingsValidation {
 }
 
 /// [`validate`], serialised.
-pub fn validate_json<R: Rule>(payload: &[u8], host: &mut dyn Host) -> Vec<u8> {
+pub fn validate_json<R: Rule>(payload: &[u8], host: &mut (impl Host + ?Sized)) -> Vec<u8> {
     to_json(
         &validate::<R>(payload, host),
         br#"{"accepted":false,"message":"internal error: cannot serialise the answer"}"#,
@@ -481,7 +481,10 @@ pub struct GatekeeperResult {
 /// one per offending container, at most 50 and one counting the rest; none
 /// means allowed. Unreadable input and invalid parameters are violations too: this mode has no
 /// separate settings check, and an error must not allow.
-pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperViolation> {
+pub fn gatekeeper<R: Rule>(
+    input: &[u8],
+    host: &mut (impl Host + ?Sized),
+) -> Vec<GatekeeperViolation> {
     let violations = match gatekeeper_verdict::<R>(input, host) {
         Ok(Verdict::Allow) => Vec::new(),
         Ok(Verdict::Deny(violations)) => violations,
@@ -499,7 +502,10 @@ pub fn gatekeeper<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<GatekeeperV
     listed(violations).into_iter().map(Into::into).collect()
 }
 
-fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verdict, RequestError> {
+fn gatekeeper_verdict<R: Rule>(
+    input: &[u8],
+    host: &mut (impl Host + ?Sized),
+) -> Result<Verdict, RequestError> {
     let input: GatekeeperInput = parse_located(input)?;
     let settings =
         Settings::<R::Settings>::from_value(input.parameters).map_err(RequestError::Parameters)?;
@@ -507,7 +513,7 @@ fn gatekeeper_verdict<R: Rule>(input: &[u8], host: &mut dyn Host) -> Result<Verd
 }
 
 /// [`gatekeeper`] as the entrypoint's result set, serialised: `[{"result": [...]}]`.
-pub fn gatekeeper_json<R: Rule>(input: &[u8], host: &mut dyn Host) -> Vec<u8> {
+pub fn gatekeeper_json<R: Rule>(input: &[u8], host: &mut (impl Host + ?Sized)) -> Vec<u8> {
     let result = [GatekeeperResult {
         result: gatekeeper::<R>(input, host),
     }];
@@ -566,7 +572,7 @@ mod tests {
     impl Rule for AllowAll {
         type Settings = NoSettings;
         type State = ();
-        fn check(_: &NoSettings, _: &mut (), _: &Image<'_>, _: &mut dyn Host) -> Check {
+        fn check<H: Host + ?Sized>(_: &NoSettings, _: &mut (), _: &Image<'_>, _: &mut H) -> Check {
             Check::Allow
         }
     }

@@ -42,12 +42,13 @@ pub trait Rule {
     /// requests. `()` for a rule that keeps nothing.
     type State: Default;
 
-    /// Judges one image. `state` is the request's; `host` answers host capability calls.
-    fn check(
+    /// Judges one image. `state` is the request's; `host` answers host capability calls (generic:
+    /// a module has one host type, known when it is built, so its calls are direct).
+    fn check<H: Host + ?Sized>(
         settings: &Self::Settings,
         state: &mut Self::State,
         image: &Image<'_>,
-        host: &mut dyn Host,
+        host: &mut H,
     ) -> Check;
 }
 

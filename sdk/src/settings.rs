@@ -717,11 +717,11 @@ mod tests {
         impl Rule for StrictRule {
             type Settings = StrictSettings;
             type State = ();
-            fn check(
+            fn check<H: Host + ?Sized>(
                 settings: &StrictSettings,
                 _state: &mut (),
                 image: &Image<'_>,
-                host: &mut dyn Host,
+                host: &mut H,
             ) -> Check {
                 let reference = &image.reference;
                 if settings.strict.matches(reference) {

@@ -30,11 +30,11 @@ impl Rule for BanLatest {
     type Settings = BanLatestSettings;
     type State = ();
 
-    fn check(
+    fn check<H: Host + ?Sized>(
         settings: &BanLatestSettings,
         _state: &mut (),
         image: &Image<'_>,
-        _host: &mut dyn Host,
+        _host: &mut H,
     ) -> Check {
         let reference = &image.reference;
         let written = reference.original();

@@ -45,11 +45,11 @@ impl Rule for RequireDigest {
     type Settings = RequireDigestSettings;
     type State = ();
 
-    fn check(
+    fn check<H: Host + ?Sized>(
         settings: &RequireDigestSettings,
         _state: &mut (),
         image: &Image<'_>,
-        host: &mut dyn Host,
+        host: &mut H,
     ) -> Check {
         let reference = &image.reference;
         let written = reference.original();

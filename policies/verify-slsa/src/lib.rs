@@ -182,11 +182,11 @@ impl Rule for VerifySlsa {
     type Settings = VerifySlsaSettings;
     type State = RequestCache;
 
-    fn check(
+    fn check<H: Host + ?Sized>(
         settings: &VerifySlsaSettings,
         cache: &mut RequestCache,
         image: &Image<'_>,
-        host: &mut dyn Host,
+        host: &mut H,
     ) -> Check {
         let reference = &image.reference;
         let written = reference.original();
