@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use custody_host::{
-    Abi, Capabilities, Host, HostError, Limits, PolicyInstance, PolicyModule, ScriptedCapabilities,
-    SettingsValidation,
+    parse_answer, Abi, Capabilities, Host, HostError, Limits, PolicyInstance, PolicyModule,
+    ScriptedCapabilities, SettingsValidation,
 };
 use custody_sdk::policy::{GatekeeperViolation, ValidationResponse};
 use serde::Deserialize;
@@ -423,7 +423,7 @@ impl Instance {
             message: format!("cannot serialize the payload: {e}"),
         })?;
         let answer = self.call(OPERATION, &payload)?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// [`PolicyInstance::validate`], the request and the answer checked.
@@ -443,7 +443,7 @@ impl Instance {
     pub fn validate_raw(&mut self, payload: &[u8]) -> Result<ValidationResponse, HostError> {
         const OPERATION: &str = "validate";
         let answer = self.call(OPERATION, payload)?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// [`PolicyInstance::gatekeeper`], the request (the review) checked.
@@ -455,14 +455,6 @@ impl Instance {
         validate_payload(request, parameters);
         self.0.gatekeeper(request, parameters)
     }
-}
-
-/// Reads a module's answer as the host does.
-fn parse<T: serde::de::DeserializeOwned>(operation: &str, answer: &[u8]) -> Result<T, HostError> {
-    serde_json::from_slice(answer).map_err(|e| HostError::BadResponse {
-        operation: operation.to_owned(),
-        message: e.to_string(),
-    })
 }
 
 /// SDK host calls answered by the host's capabilities (scripted ones by default), for native
@@ -480,8 +472,12 @@ impl<C: Capabilities> custody_sdk::Host for NativeHost<C> {
         self.0.call("kubewarden", namespace, operation, payload)
     }
 
+    /// The OS clock, as a native host has one.
     fn now_unix(&self) -> Option<i64> {
-        custody_sdk::host::system_clock()
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| i64::try_from(d.as_secs()).ok())
     }
 }
 

@@ -255,7 +255,7 @@ impl PolicyInstance {
     pub fn protocol_version(&mut self) -> Result<String, HostError> {
         const OPERATION: &str = "protocol_version";
         let answer = self.call(OPERATION, &[])?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// `validate_settings` with the raw settings JSON.
@@ -263,7 +263,7 @@ impl PolicyInstance {
         const OPERATION: &str = "validate_settings";
         self.fill_payload(OPERATION, settings)?;
         let answer = self.invoke(OPERATION)?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// `validate` with `{"request": request, "settings": settings}`; for an OPA-ABI module, the
@@ -281,14 +281,14 @@ impl PolicyInstance {
         }
         self.fill_payload(OPERATION, &ValidatePayload { request, settings })?;
         let answer = self.invoke(OPERATION)?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// `validate` with a payload that is already serialized (`{"request": .., "settings": ..}`).
     pub fn validate_raw(&mut self, payload: &[u8]) -> Result<ValidationResponse, HostError> {
         const OPERATION: &str = "validate";
         let answer = self.call(OPERATION, payload)?;
-        parse(OPERATION, &answer)
+        parse_answer(OPERATION, &answer)
     }
 
     /// Gatekeeper mode (OPA ABI): evaluates entrypoint 0 on `{"review": request, "parameters":
@@ -308,7 +308,7 @@ impl PolicyInstance {
             message: format!("cannot serialize the input: {e}"),
         })?;
         let answer = self.evaluate_raw(0, &input)?;
-        let mut results: Vec<GatekeeperResult> = parse(OPERATION, &answer)?;
+        let mut results: Vec<GatekeeperResult> = parse_answer(OPERATION, &answer)?;
         match results.len() {
             0 => Ok(Vec::new()),
             1 => Ok(results.pop().map(|r| r.result).unwrap_or_default()),
@@ -478,8 +478,12 @@ fn unreachable_for_abi<T>() -> wasmtime::Result<T> {
     Err(wasmtime::Error::msg("operation of the other ABI"))
 }
 
-/// Parses a guest answer as JSON.
-fn parse<T: serde::de::DeserializeOwned>(operation: &str, answer: &[u8]) -> Result<T, HostError> {
+/// Parses a guest's answer to `operation` as JSON, as every method of [`PolicyInstance`] does
+/// (for callers that send raw payloads with [`PolicyInstance::call`]).
+pub fn parse_answer<T: serde::de::DeserializeOwned>(
+    operation: &str,
+    answer: &[u8],
+) -> Result<T, HostError> {
     serde_json::from_slice(answer).map_err(|e| HostError::BadResponse {
         operation: operation.to_owned(),
         message: e.to_string(),

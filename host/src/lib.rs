@@ -42,7 +42,7 @@ pub use custody_sdk::policy::{
 };
 pub use error::HostError;
 pub use host::{Host, Limits, EPOCH_TICK};
-pub use instance::PolicyInstance;
+pub use instance::{parse_answer, PolicyInstance};
 pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
 pub use opa::MEMORY_PAGES as OPA_MEMORY_PAGES;
 pub use patch::json_patch;

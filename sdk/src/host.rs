@@ -86,15 +86,6 @@ fn call_json<H: Host + ?Sized, T: serde::Serialize>(
         .map_err(HostError::Failed)
 }
 
-/// The system's wall clock, Unix seconds: what a [`Host`] with a clock answers (the WASI clock
-/// in a waPC module; the OS clock natively).
-pub fn system_clock() -> Option<i64> {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-}
-
 /// A host without capabilities or clock: every call fails (the native evaluation of rules that
 /// need none).
 #[derive(Debug, Default, Clone, Copy)]
