@@ -4,6 +4,7 @@
 //! supplies its own implementation.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -120,6 +121,119 @@ pub fn manifest_digest(
         serde_json::from_slice(&answer).map_err(|e| HostError::malformed(MANIFEST_DIGEST, e))?;
     Digest::parse(&answer.digest)
         .map_err(|e| HostError::malformed(MANIFEST_DIGEST, format!("a bad digest: {e}")))
+}
+
+/// `oci` / `v2/verify`: Kubewarden's image signature verification (cosign's `sha256-<hex>.sig`
+/// layout, verified by the host). Every key or identity of one request must have signed (all of);
+/// a policy wanting any of, or N of M, makes one call per signer and counts.
+pub const VERIFY: (&str, &str) = ("oci", "v2/verify");
+
+/// What `oci/v2/verify` checks, as Kubewarden's host reads it (internally tagged by `type`;
+/// `annotations`, when given, must all be in the signature's payload).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum VerifyRequest {
+    /// Signed by every one of these public keys (PEM).
+    SigstorePubKeyVerify {
+        image: String,
+        pub_keys: Vec<String>,
+        annotations: Option<BTreeMap<String, String>>,
+    },
+    /// Signed with a Fulcio certificate of each of these identities (exact issuer and subject).
+    SigstoreKeylessVerify {
+        image: String,
+        keyless: Vec<KeylessInfo>,
+        annotations: Option<BTreeMap<String, String>>,
+    },
+    /// Signed with a Fulcio certificate whose subject URL starts with `url_prefix`, for each.
+    SigstoreKeylessPrefixVerify {
+        image: String,
+        keyless_prefix: Vec<KeylessPrefixInfo>,
+        annotations: Option<BTreeMap<String, String>>,
+    },
+    /// Signed by a GitHub Actions workflow of `owner` (and `repo`, when given).
+    SigstoreGithubActionsVerify {
+        image: String,
+        owner: String,
+        repo: Option<String>,
+        annotations: Option<BTreeMap<String, String>>,
+    },
+    /// Signed with the key of `certificate` (PEM bytes), which `certificate_chain` (PEM bytes,
+    /// each) must have issued; `require_rekor_bundle`: the signature must carry a Rekor bundle,
+    /// and the certificate be valid at its integrated time.
+    SigstoreCertificateVerify {
+        image: String,
+        certificate: Vec<u8>,
+        certificate_chain: Option<Vec<Vec<u8>>>,
+        require_rekor_bundle: bool,
+        annotations: Option<BTreeMap<String, String>>,
+    },
+}
+
+impl VerifyRequest {
+    /// The image the request is about.
+    pub fn image(&self) -> &str {
+        match self {
+            VerifyRequest::SigstorePubKeyVerify { image, .. }
+            | VerifyRequest::SigstoreKeylessVerify { image, .. }
+            | VerifyRequest::SigstoreKeylessPrefixVerify { image, .. }
+            | VerifyRequest::SigstoreGithubActionsVerify { image, .. }
+            | VerifyRequest::SigstoreCertificateVerify { image, .. } => image,
+        }
+    }
+
+    /// The annotations the signature's payload must carry.
+    pub fn annotations(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            VerifyRequest::SigstorePubKeyVerify { annotations, .. }
+            | VerifyRequest::SigstoreKeylessVerify { annotations, .. }
+            | VerifyRequest::SigstoreKeylessPrefixVerify { annotations, .. }
+            | VerifyRequest::SigstoreGithubActionsVerify { annotations, .. }
+            | VerifyRequest::SigstoreCertificateVerify { annotations, .. } => annotations.as_ref(),
+        }
+    }
+}
+
+/// An exact keyless identity.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct KeylessInfo {
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// The certificate subject (email or URI).
+    pub subject: String,
+}
+
+/// A keyless identity by subject URL prefix.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct KeylessPrefixInfo {
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// The subject URL's prefix.
+    pub url_prefix: String,
+}
+
+/// The answer to `oci/v2/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct VerifyAnswer {
+    /// Whether every signer of the request signed.
+    pub is_trusted: bool,
+    /// The digest of the image that was verified (`sha256:...`).
+    pub digest: String,
+}
+
+/// Asks the host to verify `request`; `Ok` is the host's answer, trusted or not (the digest
+/// checked to be one), `Err` a failed call (the host answers a signature it could not find or
+/// verify as an error, too).
+pub fn verify(
+    host: &mut (impl Host + ?Sized),
+    request: &VerifyRequest,
+) -> Result<(bool, Digest), HostError> {
+    let answer = call_json(host, VERIFY, request)?;
+    let answer: VerifyAnswer =
+        serde_json::from_slice(&answer).map_err(|e| HostError::malformed(VERIFY, e))?;
+    let digest = Digest::parse(&answer.digest)
+        .map_err(|e| HostError::malformed(VERIFY, format!("a bad digest: {e}")))?;
+    Ok((answer.is_trusted, digest))
 }
 
 /// `kubernetes` / `get_resource`: one object of the cluster (Kubewarden's context-aware
