@@ -66,7 +66,8 @@ pub use matcher::{Matcher, Pattern, Prefix};
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
 pub use verify::{
-    check_signer, pae, verify, Artifact, Policy, Verified, MAX_TIMESTAMPS, MAX_TLOG_ENTRIES,
+    check_signer, pae, verify, Artifact, CertificatePolicy, Policy, Verified, MAX_TIMESTAMPS,
+    MAX_TLOG_ENTRIES,
 };
 
 use std::borrow::Cow;
@@ -121,6 +122,9 @@ pub enum IdentityMismatch {
     SignedWithKey,
     /// The policy wants a key; the bundle is signed with a certificate.
     SignedWithCertificate,
+    /// The policy wants a certain certificate ([`Policy::Certificate`]); the bundle is signed
+    /// with another one.
+    OtherCertificate,
     /// The certificate's OIDC issuer does not match.
     Issuer {
         /// The policy's issuer.
@@ -152,10 +156,17 @@ impl fmt::Display for IdentityMismatch {
                 expected,
                 found: Some(found),
             } => write!(f, "certificate issuer {found:?} does not match {expected}"),
+            IdentityMismatch::OtherCertificate => write!(
+                f,
+                "bundle is signed with another certificate than the policy's"
+            ),
             IdentityMismatch::Issuer {
                 expected,
                 found: None,
-            } => write!(f, "certificate has no OIDC issuer (wanted {expected})"),
+            } => write!(
+                f,
+                "certificate has no OIDC issuer extension (Fulcio wrote none before 2022; wanted {expected})"
+            ),
             IdentityMismatch::Subject { expected, found } => match found.as_slice() {
                 [] => write!(
                     f,
@@ -285,7 +296,7 @@ mod tests {
                     expected: issuer,
                     found: None,
                 }),
-                r#"identity mismatch: certificate has no OIDC issuer (wanted exact "https://issuer.example")"#,
+                r#"identity mismatch: certificate has no OIDC issuer extension (Fulcio wrote none before 2022; wanted exact "https://issuer.example")"#,
             ),
             (
                 Error::from(IdentityMismatch::Subject {
@@ -311,6 +322,10 @@ mod tests {
             (
                 Error::from(IdentityMismatch::SignedWithKey),
                 "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
+            ),
+            (
+                Error::from(IdentityMismatch::OtherCertificate),
+                "identity mismatch: bundle is signed with another certificate than the policy's",
             ),
             (
                 Error::Signature("DSSE signature does not verify".into()),
