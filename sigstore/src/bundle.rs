@@ -542,6 +542,65 @@ impl Bundle {
 mod tests {
     use super::*;
 
+    /// A message signature's `message` (ours) must have the bundle's `messageDigest`.
+    #[test]
+    fn a_message_must_have_the_message_digest() {
+        let json = |message: &[u8], digest: Option<(&str, [u8; 32])>| {
+            let mut signature = serde_json::json!({
+                "signature": super::super::b64_encode(b"sig"),
+                "message": super::super::b64_encode(message),
+            });
+            if let Some((algorithm, d)) = digest {
+                signature["messageDigest"] = serde_json::json!({
+                    "algorithm": algorithm,
+                    "digest": super::super::b64_encode(&d),
+                });
+            }
+            serde_json::json!({
+                "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+                "verificationMaterial": {"publicKey": {"hint": ""}},
+                "messageSignature": signature,
+            })
+            .to_string()
+        };
+        let sha256 = super::super::sha256;
+        let bundle =
+            Bundle::from_json(json(b"payload", Some(("SHA2_256", sha256(b"payload")))).as_bytes())
+                .unwrap();
+        assert_eq!(bundle.message(), Some(&b"payload"[..]));
+        for (text, want) in [
+            (
+                json(b"payload", Some(("SHA2_256", sha256(b"other")))),
+                "malformed: bundle: messageSignature.message does not have the messageDigest",
+            ),
+            (
+                json(b"payload", Some(("SHA2_384", sha256(b"payload")))),
+                "malformed: bundle: messageSignature.message with a SHA2_384 messageDigest (only SHA2_256)",
+            ),
+            (
+                json(b"payload", None),
+                "malformed: bundle: messageSignature.message without a messageDigest",
+            ),
+            (
+                json(b"payload", Some(("SHA2_256", sha256(b"payload"))))
+                    .replace(&super::super::b64_encode(b"payload"), "not base64!"),
+                "malformed: bundle messageSignature.message: invalid base64: Invalid symbol 32, offset 3.",
+            ),
+        ] {
+            assert_eq!(Bundle::from_json(text.as_bytes()).unwrap_err().to_string(), want);
+        }
+        // Without a message (a plain Sigstore bundle), there is none to read.
+        let mut plain: Value =
+            serde_json::from_str(&json(b"payload", Some(("SHA2_256", sha256(b"payload")))))
+                .unwrap();
+        plain["messageSignature"]
+            .as_object_mut()
+            .unwrap()
+            .remove("message");
+        let plain = plain.to_string();
+        assert_eq!(Bundle::from_json(plain.as_bytes()).unwrap().message(), None);
+    }
+
     /// The statement is read once, and only from an in-toto payload.
     #[test]
     fn the_statement_is_read_once() {

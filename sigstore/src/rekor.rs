@@ -918,6 +918,91 @@ mod tests {
         }
     }
 
+    fn rekord(hash: &[u8], sig: &[u8], format: &str, signer: &[u8]) -> Value {
+        json!({
+            "apiVersion": "0.0.1",
+            "kind": "rekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex(hash)}},
+                "signature": {
+                    "content": b64_encode(sig),
+                    "format": format,
+                    "publicKey": {"content": pem_b64(signer)},
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn rekord_0_0_1_binds_the_message_hash_the_signature_and_the_signer() {
+        let content = Content::MessageSignature {
+            digest: None,
+            signature: b"signature".to_vec(),
+            message: None,
+        };
+        let artifact = [7; 32];
+        let run = |body: &Value| {
+            message(check_body(
+                &entry("rekord", "0.0.1", body),
+                &content,
+                SIGNER,
+                &artifact,
+            ))
+        };
+        assert_eq!(
+            run(&rekord(&artifact, b"signature", "x509", SIGNER)),
+            "verified"
+        );
+        let mut sha512 = rekord(&artifact, b"signature", "x509", SIGNER);
+        sha512["spec"]["data"]["hash"]["algorithm"] = "sha512".into();
+        let mut no_hash = rekord(&artifact, b"signature", "x509", SIGNER);
+        no_hash["spec"]["data"] = json!({"url": "https://example.test/artifact"});
+        let cases = [
+            (
+                rekord(&[8; 32], b"signature", "x509", SIGNER),
+                "invalid: tlog entry body: artifact hash does not match the bundle",
+            ),
+            (
+                rekord(&artifact, b"another signature", "x509", SIGNER),
+                "invalid: tlog entry body: signature differs from the bundle's",
+            ),
+            (
+                rekord(&artifact, b"signature", "x509", OTHER),
+                "invalid: tlog entry body: certificate or key differs from the bundle's",
+            ),
+            (
+                rekord(&artifact, b"signature", "pgp", SIGNER),
+                r#"unsupported: tlog entry body: rekord signature format "pgp" (only x509)"#,
+            ),
+            (
+                sha512,
+                "unsupported: tlog entry body: artifact hash is not sha256",
+            ),
+            (
+                no_hash,
+                "malformed: tlog entry body: no spec.data.hash.algorithm",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(run(&body), want, "{body}");
+        }
+        // A rekord entry binds a message signature, not a DSSE envelope.
+        let dsse = Content::Dsse(envelope(&[b"signature"]));
+        assert_eq!(
+            message(check_body(
+                &entry(
+                    "rekord",
+                    "0.0.1",
+                    &rekord(&artifact, b"signature", "x509", SIGNER)
+                ),
+                &dsse,
+                SIGNER,
+                &artifact,
+            )),
+            "invalid: tlog entry: a rekord 0.0.1 entry does not match the bundle's content type"
+        );
+    }
+
     #[test]
     fn other_kinds_and_versions_are_unsupported() {
         let content = Content::Dsse(envelope(&[b"signature"]));
