@@ -265,6 +265,7 @@ def main():
     rd.write()
     bl.write()
     verify_slsa()
+    verify_signature()
 
 
 # verify-slsa's test settings: one entry, for ghcr.io/acme/*, trusting slsa-github-generator's container
@@ -366,6 +367,98 @@ def verify_slsa():
     vs.add("pod_create_invalid-settings.json", request("pod", obj), False, settings=vs_settings(unmatchedImages="maybe"), messages=None)
     vs.cases["pod_create_invalid-settings.json"]["message_prefixes"] = ["invalid settings: unmatchedImages: unknown variant `maybe`"]
     vs.write(VS_SETTINGS)
+
+
+# verify-signature's test settings: ghcr.io/acme/* must be signed with one public key, verified in the
+# module from the signatures exported into the cluster (`source: cluster`, the same in both builds).
+# Nothing here is signed (real signatures are made and verified in host-tests/tests/verify_signature.rs),
+# so these fixtures are about which images the policy looks at, how it asks the host, and how it fails
+# closed. The key is a throwaway P-256 key written for these fixtures.
+VSIG_KEY = ("-----BEGIN PUBLIC KEY-----\n"
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE60I39eN4BmPl7xG9LS+sE4PdfSdF\n"
+            "DUTkdO34st3FIG3WN3SCfdt7/UzyOzdKkLcal2hw5W7YOSU8E7BzK7cRgA==\n"
+            "-----END PUBLIC KEY-----\n")
+VSIG_SETTINGS = {
+    "images": [{
+        "patterns": ["ghcr.io/acme/*"],
+        "source": "cluster",
+        "attestors": {"entries": [{"publicKey": VSIG_KEY}]},
+    }],
+    "unmatchedImages": "deny",
+}
+
+
+def vsig_settings(**changes):
+    settings = json.loads(json.dumps(VSIG_SETTINGS))
+    settings.update(changes)
+    return settings
+
+
+def verify_signature():
+    vg = Policy("verify-signature")
+    allow_unmatched = vsig_settings(unmatchedImages="allow")
+    unmatched = lambda image: f'image "{image}" matches no entry of `images` (unmatchedImages: deny)'
+    side = f"quay.io/other/app@{D256}"
+    init = f"registry.local:5000/tools/init:1.4@{D256B}"
+    tag = "ghcr.io/acme/app:1.2.3"
+    for kname, (group, version, kind, _) in KINDS.items():
+        p = prefix(kind)
+        obj = wrap(kind, "elsewhere", pod_spec([("app", side)], init=[("init", init)]))
+        lines = [line(p, "containers", 0, "app", unmatched(side)), line(p, "initContainers", 0, "init", unmatched(init))]
+        vg.add(f"{kname}_create_unmatched.json", request(kname, obj), False, settings=vsig_settings(), messages=lines)
+        vg.add(f"{kname}_create_unmatched-allowed.json", request(kname, obj), True, settings=allow_unmatched, messages=[])
+        # a tag is resolved through the host; one that does not resolve is denied
+        obj = wrap(kind, "tagged", pod_spec([("app", tag), ("side", side)], init=[("init", init)]))
+        vg.add(f"{kname}_create_tag-unresolvable.json", request(kname, obj), False, settings=allow_unmatched,
+               capabilities=[{"namespace": "oci", "operation": "v1/manifest_digest", "request": tag, "error": "manifest unknown"}],
+               messages=[line(p, "containers", 0, "app", f'image "{tag}" is not pinned to a digest and its tag could not be resolved: manifest unknown')])
+
+    def pod_with(*images, name="odd"):
+        return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
+
+    def one(i, text):
+        return line("spec", "containers", i, f"c{i}", text)
+
+    # exemptions (common settings)
+    obj = pod_with("nginx", f"ghcr.io/acme/tools/debug@{D256}")
+    vg.add("pod_create_exempt-namespace.json", request("pod", obj, namespace="kube-system"), True,
+           settings=vsig_settings(exemptNamespaces=["kube-system"]), messages=[])
+    vg.add("pod_create_exempt-image.json", request("pod", obj), False,
+           settings=vsig_settings(exemptImages=["ghcr.io/acme/tools/*"]), messages=[one(0, unmatched("nginx"))])
+    # invalid references are violations, never skipped
+    bad = ["Nginx:1.0", "nginx@sha256:abc", ""]
+    vg.add("pod_create_invalid-references.json", request("pod", pod_with(*bad)), False, settings=vsig_settings(), messages=None)
+    vg.cases["pod_create_invalid-references.json"]["message_prefixes"] = [one(i, f'image {json.dumps(b)} is not a valid image reference: ') for i, b in enumerate(bad)]
+    # a digest that is not sha256 cannot be verified
+    image = f"ghcr.io/acme/app@{D512}"
+    vg.add("pod_create_sha512-digest.json", request("pod", pod_with(image)), False, settings=vsig_settings(), messages=[
+        one(0, f'image "{image}" ({D512}): signatures name sha256 digests')])
+    # DELETE has no object
+    req = request("deployment", None, operation="DELETE")
+    req["oldObject"] = wrap("Deployment", "gone", pod_spec([("app", "nginx")]))
+    vg.add("deployment_delete_no-object.json", req, True, settings=vsig_settings(), messages=[])
+    # invalid settings reaching validate: the policy is misconfigured, so it fails closed
+    obj = pod_with(f"ghcr.io/acme/app@{D256}")
+    vg.add("pod_create_invalid-settings.json", request("pod", obj), False,
+           settings=vsig_settings(images=[{"patterns": ["*"], "attestors": {"entries": [{"publicKey": VSIG_KEY, "keyless": {"issuer": "https://a.example", "subject": "me"}}]}}]), messages=None)
+    vg.cases["pod_create_invalid-settings.json"]["message_prefixes"] = ["invalid settings: images[0].attestors.entries[0]: an attestor is exactly one of"]
+
+    # source: host (the default of the waPC build): one oci/v2/verify call per attestor, the
+    # digest the host verified pinned. The Gatekeeper build has no host: the tag is denied there.
+    host_settings = {"images": [{"patterns": ["ghcr.io/acme/*"], "attestors": {"entries": [
+        {"publicKey": VSIG_KEY, "requireRekorBundle": False}]}}]}
+    verify = {"type": "SigstorePubKeyVerify", "image": "ghcr.io/acme/app:1.2.3", "pub_keys": [VSIG_KEY], "annotations": None}
+    obj = wrap("Deployment", "signed", pod_spec([("app", tag)]))
+    vg.add("deployment_create_host-verified-pins.json", request("deployment", obj), True, settings=host_settings,
+           capabilities=[{"namespace": "oci", "operation": "v2/verify", "request": verify,
+                          "response": {"is_trusted": True, "digest": D256B}}],
+           messages=[], patch=[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": f"{tag}@{D256B}"}])
+    vg.add("deployment_create_host-refused.json", request("deployment", obj), False, settings=host_settings,
+           capabilities=[{"namespace": "oci", "operation": "v2/verify", "request": verify, "error": "no signatures found"}],
+           messages=[line("spec.template.spec", "containers", 0, "app",
+                          f'image "{tag}": no valid signature (verified by the host); public key sha256:')])
+    vg.cases["deployment_create_host-refused.json"]["message_prefixes"] = vg.cases["deployment_create_host-refused.json"].pop("message_lines")
+    vg.write(VSIG_SETTINGS)
 
 
 if __name__ == "__main__":

@@ -26,21 +26,78 @@ use custody_sdk::settings::NamespaceName;
 use custody_sdk::SettingsError;
 use custody_sigstore::{self as sigstore, Bundle, Matcher, Policy, TrustedRoot};
 
-/// One attestor: `{"keyless": {...}}` or `{"publicKey": "<PEM>"}`, checked and compiled when
-/// deserialised.
+/// One attestor, checked and compiled when deserialised: exactly one of
+///
+/// - `keyless`: a Fulcio certificate identity, issuer and subject each given exactly, by prefix
+///   or by regular expression ([`KeylessSpec`]);
+/// - `githubActions`: `{owner, repository?}`, a keyless identity of GitHub Actions' OIDC issuer
+///   whose subject is a workflow of that owner (and repository);
+/// - `publicKey`: a PEM public key;
+/// - `certificate`: `{certificate, certificateChain?}`, PEM: signed with the certificate's key,
+///   the certificate issued by the chain (issuer first, root last);
+///
+/// and, for `publicKey` and `certificate`, `requireRekorBundle` (default `true`): the signature
+/// must carry a transparency log entry that verifies (a certificate must then be valid at its
+/// time; without one, at the current time). Keyless identities always need the log: a Fulcio
+/// certificate lives ten minutes, and only the log proves it was valid when the signature was
+/// made.
 #[derive(Debug, Clone)]
 pub struct Attestor {
     /// What a bundle is verified against.
     pub policy: Policy,
-    /// How messages name it: `keyless subject "..." (issuer "...")` or `public key <fingerprint>`.
+    /// How messages name it: `keyless subject "..." (issuer "...")`, `public key sha256:<16 hex>`,
+    /// `GitHub Actions owner/repo`, `certificate sha256:<16 hex>`.
     pub label: String,
+    /// The attestor as configured, for a host that verifies it (Kubewarden's `oci/v2/verify`).
+    pub spec: AttestorKind,
 }
+
+/// An attestor as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttestorKind {
+    /// A keyless identity.
+    Keyless {
+        /// The issuer matcher.
+        issuer: Matcher,
+        /// The subject matcher.
+        subject: Matcher,
+    },
+    /// A GitHub Actions workflow identity.
+    GithubActions {
+        /// The repository owner (user or organisation).
+        owner: String,
+        /// The repository, when only one is trusted.
+        repository: Option<String>,
+    },
+    /// A public key.
+    PublicKey {
+        /// Its PEM text.
+        pem: String,
+        /// Whether a transparency log entry is required.
+        require_rekor_bundle: bool,
+    },
+    /// A certificate and its chain.
+    Certificate {
+        /// The certificate's PEM text.
+        certificate: String,
+        /// The chain, one PEM text per certificate, issuer first.
+        chain: Vec<String>,
+        /// Whether a transparency log entry is required.
+        require_rekor_bundle: bool,
+    },
+}
+
+/// The OIDC issuer of GitHub Actions' workflow identity tokens.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-enum AttestorSpec {
-    Keyless(KeylessSpec),
-    PublicKey(String),
+struct AttestorSpec {
+    keyless: Option<KeylessSpec>,
+    github_actions: Option<GithubActionsSpec>,
+    public_key: Option<String>,
+    certificate: Option<CertificateSpec>,
+    require_rekor_bundle: Option<bool>,
 }
 
 /// A Fulcio identity: the OIDC issuer and the certificate subject (SAN), each given exactly (`x`),
@@ -54,6 +111,21 @@ struct KeylessSpec {
     subject: Option<String>,
     subject_prefix: Option<String>,
     subject_reg_exp: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GithubActionsSpec {
+    owner: String,
+    repository: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CertificateSpec {
+    certificate: String,
+    #[serde(default)]
+    certificate_chain: Vec<String>,
 }
 
 /// Exactly one of the three ways to give `what`.
@@ -81,46 +153,151 @@ fn matcher(
     }
 }
 
+/// A GitHub owner or repository name: letters, digits, `-`, `_`, `.` (GitHub's own rules are
+/// narrower), not `.` or `..`, at most 100 characters.
+fn github_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "githubActions.{what}: {name:?} is not a GitHub {what} name (letters, digits, `-`, `_`, `.`)"
+        ))
+    }
+}
+
+/// The short fingerprint messages name a key or certificate by.
+fn fingerprint(der: &[u8]) -> String {
+    let hex = sigstore::hex(&sigstore::sha256(der));
+    format!("sha256:{}", hex.get(..16).unwrap_or(&hex))
+}
+
+impl AttestorSpec {
+    fn compile(self) -> Result<Attestor, String> {
+        let kinds = [
+            self.keyless.is_some(),
+            self.github_actions.is_some(),
+            self.public_key.is_some(),
+            self.certificate.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(
+                "an attestor is exactly one of `keyless`, `githubActions`, `publicKey` and `certificate`"
+                    .into(),
+            );
+        }
+        let keyless_rekor = || {
+            if self.require_rekor_bundle.is_some() {
+                Err("`requireRekorBundle` is for `publicKey` and `certificate` attestors: a keyless signature always needs its transparency log entry".to_owned())
+            } else {
+                Ok(())
+            }
+        };
+        let require_rekor_bundle = self.require_rekor_bundle.unwrap_or(true);
+        if let Some(k) = self.keyless {
+            keyless_rekor()?;
+            let issuer = matcher("issuer", k.issuer, k.issuer_prefix, k.issuer_reg_exp)?;
+            let subject = matcher("subject", k.subject, k.subject_prefix, k.subject_reg_exp)?;
+            return Ok(Attestor {
+                label: format!("keyless subject {subject} (issuer {issuer})"),
+                policy: Policy::Identity {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                },
+                spec: AttestorKind::Keyless { issuer, subject },
+            });
+        }
+        if let Some(g) = self.github_actions {
+            keyless_rekor()?;
+            github_name("owner", &g.owner)?;
+            let mut prefix = format!("https://github.com/{}/", g.owner);
+            if let Some(repository) = &g.repository {
+                github_name("repository", repository)?;
+                prefix.push_str(repository);
+                prefix.push('/');
+            }
+            let subject = Matcher::prefix(prefix).map_err(|e| e.message().into_owned())?;
+            let path = match &g.repository {
+                Some(r) => format!("{}/{r}", g.owner),
+                None => format!("{}/*", g.owner),
+            };
+            return Ok(Attestor {
+                label: format!("GitHub Actions {path}"),
+                policy: Policy::Identity {
+                    issuer: Matcher::Exact(GITHUB_ACTIONS_ISSUER.into()),
+                    subject,
+                },
+                spec: AttestorKind::GithubActions {
+                    owner: g.owner,
+                    repository: g.repository,
+                },
+            });
+        }
+        if let Some(pem) = self.public_key {
+            let policy = Policy::public_key_from_pem(&pem, require_rekor_bundle)
+                .map_err(|e| format!("publicKey: {e}"))?;
+            let label = match &policy {
+                Policy::Key { spki, .. } => format!("public key {}", fingerprint(spki)),
+                _ => "public key".into(),
+            };
+            return Ok(Attestor {
+                label,
+                policy,
+                spec: AttestorKind::PublicKey {
+                    pem,
+                    require_rekor_bundle,
+                },
+            });
+        }
+        let Some(c) = self.certificate else {
+            return Err("an attestor needs a kind".into());
+        };
+        let chain: Vec<&[u8]> = c.certificate_chain.iter().map(|p| p.as_bytes()).collect();
+        let policy =
+            Policy::certificate_from_pem(c.certificate.as_bytes(), &chain, require_rekor_bundle)
+                .map_err(|e| format!("certificate: {e}"))?;
+        Ok(Attestor {
+            label: format!("certificate {}", fingerprint(policy_der(&policy))),
+            policy,
+            spec: AttestorKind::Certificate {
+                certificate: c.certificate,
+                chain: c.certificate_chain,
+                require_rekor_bundle,
+            },
+        })
+    }
+}
+
+/// The DER that identifies a key or certificate policy's signer.
+fn policy_der(policy: &Policy) -> &[u8] {
+    match policy {
+        Policy::Key { spki, .. } => spki,
+        Policy::Certificate(c) => c.certificate(),
+        _ => &[],
+    }
+}
+
 impl<'de> Deserialize<'de> for Attestor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match AttestorSpec::deserialize(deserializer)? {
-            AttestorSpec::Keyless(k) => {
-                let issuer = matcher("issuer", k.issuer, k.issuer_prefix, k.issuer_reg_exp)
-                    .map_err(D::Error::custom)?;
-                let subject = matcher("subject", k.subject, k.subject_prefix, k.subject_reg_exp)
-                    .map_err(D::Error::custom)?;
-                Ok(Attestor {
-                    label: format!("keyless subject {subject} (issuer {issuer})"),
-                    policy: Policy::Identity { issuer, subject },
-                })
-            }
-            AttestorSpec::PublicKey(pem) => {
-                let policy = Policy::key_from_pem(&pem)
-                    .map_err(|e| D::Error::custom(format!("publicKey: {e}")))?;
-                let fingerprint = match &policy {
-                    Policy::Key { spki, .. } => sigstore::hex(&sigstore::sha256(spki)),
-                    Policy::Identity { .. } | Policy::Certificate(_) => String::new(),
-                };
-                Ok(Attestor {
-                    label: format!(
-                        "public key sha256:{}",
-                        fingerprint.get(..16).unwrap_or(&fingerprint)
-                    ),
-                    policy,
-                })
-            }
-        }
+        AttestorSpec::deserialize(deserializer)?
+            .compile()
+            .map_err(D::Error::custom)
     }
 }
 
 impl Attestor {
-    /// Whether `other` is the same attestor written again: the same public key, or the same
-    /// issuer and subject matchers.
+    /// Whether `other` is the same attestor written again: the same key or certificate, or the
+    /// same issuer and subject matchers.
     fn same_as(&self, other: &Attestor) -> bool {
         match (&self.policy, &other.policy) {
-            (Policy::Key { spki: a, .. }, Policy::Key { spki: b, .. }) => a == b,
             (Policy::Identity { .. }, Policy::Identity { .. }) => self.label == other.label,
-            _ => false,
+            (a, b) => !policy_der(a).is_empty() && policy_der(a) == policy_der(b),
         }
     }
 }
@@ -433,16 +610,17 @@ impl Signer {
     /// The signer of a bundle `attestor` verified.
     pub fn of(verified: &sigstore::Verified, attestor: &Attestor) -> Signer {
         match (&verified.identity, &attestor.policy) {
+            // A configured certificate is its own signer, whatever names it holds.
+            (_, policy @ Policy::Certificate(_)) => Signer::Key(policy_der(policy).to_vec()),
             (Some(id), _) => Signer::Identity {
                 issuer: id.issuer.clone(),
                 sans: id.sans.clone(),
             },
-            (None, Policy::Key { spki, .. }) => Signer::Key(spki.clone()),
-            (None, Policy::Certificate(c)) => Signer::Key(c.spki().to_vec()),
             (None, Policy::Identity { .. }) => Signer::Identity {
                 issuer: None,
                 sans: Vec::new(),
             },
+            (None, policy) => Signer::Key(policy_der(policy).to_vec()),
         }
     }
 }
@@ -535,7 +713,8 @@ impl RequestCache {
     }
 
     /// Verifies bundle number `slot` of `digest`'s [`Sources`] for `attestor` (the artifact is
-    /// the digest). The signer is matched first, at no cost; the verification proper is done once
+    /// the digest; for a bundle that carries its signed message, a cosign image signature, the
+    /// message, whose naming of the digest the caller checks). The signer is matched first, at no cost; the verification proper is done once
     /// per (digest, bundle, key) and request: its outcome does not depend on which identity
     /// matched, so every identity attestor shares it.
     pub fn verify(
@@ -553,10 +732,15 @@ impl RequestCache {
                 "{digest}: only sha256 digests are verified"
             )))
         })?;
+        // The same key or certificate may be required with and without a log entry by two
+        // entries of `images`: the requirement is part of the verification's identity.
         let key = match &attestor.policy {
-            Policy::Key { spki, .. } => Some(spki.clone()),
-            Policy::Certificate(c) => Some(c.certificate().to_vec()),
             Policy::Identity { .. } => None,
+            policy => {
+                let mut key = policy_der(policy).to_vec();
+                key.push(u8::from(policy.requires_tlog()));
+                Some(key)
+            }
         };
         let id = (digest.to_string(), slot, key);
         if let Some(done) = self.verified.get(&id) {
@@ -566,16 +750,146 @@ impl RequestCache {
             return Err(VerifyFailure::Budget);
         }
         self.verifications += 1;
-        let outcome = sigstore::verify(
-            bundle,
-            sigstore::Artifact::Sha256(digest_bytes),
-            &attestor.policy,
-            root,
-            now_unix,
-        );
+        let artifact = match bundle.message() {
+            Some(message) => sigstore::Artifact::Bytes(message),
+            None => sigstore::Artifact::Sha256(digest_bytes),
+        };
+        let outcome = sigstore::verify(bundle, artifact, &attestor.policy, root, now_unix);
         self.verified.insert(id, outcome.clone());
         outcome.map_err(VerifyFailure::Refused)
     }
+}
+
+/// What happens to an image that matches no entry of `images`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Unmatched {
+    /// Denied (the default: an image nobody vouched for does not run).
+    #[default]
+    Deny,
+    /// Allowed without checks.
+    Allow,
+}
+
+/// A verification failure, said plainly: an identity mismatch as such (`identity mismatch: …`),
+/// and every other failed check (signature, certificate, log entry, timestamp) as an invalid
+/// signature; `what` names the thing verified (`attestation`, `signature`) for the malformed and
+/// unsupported cases.
+pub fn describe(error: &sigstore::Error, what: &str) -> String {
+    match error {
+        sigstore::Error::Identity(_) => error.message().into_owned(),
+        sigstore::Error::Malformed(m) => format!("malformed {what}: {m}"),
+        sigstore::Error::Unsupported(m) => format!("unsupported {what}: {m}"),
+        _ => format!("signature invalid: {}", error.message()),
+    }
+}
+
+/// A bundle that may vouch for an image: its place among the digest's [`Sources`] (`slot`), where
+/// it came from, and the bundle (whose content the policy has already checked).
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    /// Its index in [`Sources::found`].
+    pub slot: usize,
+    /// Where it came from ([`Found::source`]).
+    pub source: &'a str,
+    /// The bundle.
+    pub bundle: &'a Bundle,
+}
+
+/// What the attestors of one `images` entry made of an image's candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Attestors vouched for by distinct signers.
+    pub vouched: usize,
+    /// How many must vouch.
+    pub required: usize,
+    /// How many attestors are configured.
+    pub total: usize,
+    /// Attestors with at least one signer (more than `vouched` when signers are shared).
+    pub matched: usize,
+    /// For each attestor nobody vouched for, its label and the furthest failure.
+    pub failures: Vec<(String, String)>,
+}
+
+impl Tally {
+    /// Whether enough attestors vouched.
+    pub fn passed(&self) -> bool {
+        self.vouched >= self.required
+    }
+
+    /// Why not: `single` is the summary for a lone attestor (`no valid SLSA provenance`); the
+    /// attestors' failures follow. The caller adds its own reasons when there are none.
+    pub fn explain(&self, single: &str) -> String {
+        let (vouched, required, total) = (self.vouched, self.required, self.total);
+        let mut message = if total > 1 {
+            format!("{vouched} of the {required} attestors required vouched ({total} configured)")
+        } else {
+            single.to_owned()
+        };
+        if self.matched > vouched {
+            message.push_str(&format!(
+                "; {} attestors matched, but only {vouched} distinct signers: a signer vouches for one attestor at most",
+                self.matched
+            ));
+        }
+        for (label, reason) in &self.failures {
+            message.push_str(&format!("; {label}: {reason}"));
+        }
+        message
+    }
+}
+
+/// Counts, for `attestors`, the candidates that vouch: each candidate is verified for each
+/// attestor (once per request, through `cache`), then `accept` checks what the verification
+/// established (a certificate's build extensions...). An attestor nobody vouched for keeps its
+/// furthest failure: one `accept` refused over one the verifier refused (described by
+/// `describe`). `Err` when the request's verification budget is spent.
+#[allow(clippy::too_many_arguments)]
+pub fn tally(
+    attestors: &Attestors,
+    candidates: &[Candidate<'_>],
+    digest: &Digest,
+    (root, now_unix): (&TrustedRoot, Option<i64>),
+    cache: &mut RequestCache,
+    mut accept: impl FnMut(&sigstore::Verified) -> Result<(), String>,
+    describe: impl Fn(&sigstore::Error) -> String,
+) -> Result<Tally, String> {
+    let mut signers: Vec<Vec<Signer>> = Vec::new();
+    let mut failures = Vec::new();
+    for attestor in &attestors.entries {
+        let mut best: Option<(u8, String)> = None;
+        let mut vouching = Vec::new();
+        for c in candidates {
+            let (rank, reason) =
+                match cache.verify(digest, c.slot, c.bundle, attestor, root, now_unix) {
+                    Ok(verified) => match accept(&verified) {
+                        Ok(()) => {
+                            vouching.push(Signer::of(&verified, attestor));
+                            continue;
+                        }
+                        Err(e) => (1, e),
+                    },
+                    Err(VerifyFailure::Budget) => return Err(VerifyFailure::Budget.to_string()),
+                    Err(VerifyFailure::Refused(e)) => (0, describe(&e)),
+                };
+            if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+                best = Some((rank, format!("{}: {reason}", c.source)));
+            }
+        }
+        if vouching.is_empty() {
+            if let Some((_, reason)) = best {
+                failures.push((attestor.label.clone(), reason));
+            }
+        }
+        signers.push(vouching);
+    }
+    Ok(Tally {
+        vouched: distinct_vouchers(&signers),
+        required: attestors.required(),
+        total: attestors.entries.len(),
+        matched: signers.iter().filter(|s| !s.is_empty()).count(),
+        failures,
+    })
 }
 
 #[cfg(test)]
@@ -652,5 +966,50 @@ mod tests {
             err.starts_with("subjectRegExp: invalid regular expression"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn failures_are_described_by_their_stage() {
+        use sigstore::{Error, IdentityMismatch};
+        let cases = [
+            (
+                Error::from(IdentityMismatch::Subject {
+                    expected: Matcher::exact("https://github.com/o/r"),
+                    found: vec!["https://github.com/x/y".into()],
+                }),
+                r#"identity mismatch: certificate subject "https://github.com/x/y" does not match exact "https://github.com/o/r""#,
+            ),
+            (
+                Error::from(IdentityMismatch::SignedWithKey),
+                "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
+            ),
+            (
+                Error::Signature("DSSE signature does not verify".into()),
+                "signature invalid: DSSE signature does not verify",
+            ),
+            (
+                Error::TransparencyLog("tlog entry: signed entry timestamp does not verify".into()),
+                "signature invalid: tlog entry: signed entry timestamp does not verify",
+            ),
+            (
+                Error::Certificate("certificate chain: the leaf is a CA certificate".into()),
+                "signature invalid: certificate chain: the leaf is a CA certificate",
+            ),
+            (
+                Error::Timestamp("RFC 3161 timestamp: status 2, not granted".into()),
+                "signature invalid: RFC 3161 timestamp: status 2, not granted",
+            ),
+            (
+                Error::Malformed("bundle: EOF".into()),
+                "malformed attestation: bundle: EOF",
+            ),
+            (
+                Error::Unsupported("tlog entry kind rekord 0.0.1".into()),
+                "unsupported attestation: tlog entry kind rekord 0.0.1",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(describe(&error, "attestation"), want, "{error:?}");
+        }
     }
 }

@@ -495,6 +495,9 @@ pub fn native_validator(policy: &str) -> Option<NativeValidator> {
         }
         "ban-latest" => Some(|input, host| validate::<ban_latest::BanLatest>(input, host)),
         "verify-slsa" => Some(|input, host| validate::<verify_slsa::VerifySlsa>(input, host)),
+        "verify-signature" => {
+            Some(|input, host| validate::<verify_signature::VerifySignature>(input, host))
+        }
         _ => None,
     }
 }
@@ -508,6 +511,9 @@ pub fn native_gatekeeper(policy: &str) -> Option<NativeGatekeeper> {
         }
         "ban-latest" => Some(|input, host| gatekeeper::<ban_latest::BanLatest>(input, host)),
         "verify-slsa" => Some(|input, host| gatekeeper::<verify_slsa::VerifySlsa>(input, host)),
+        "verify-signature" => {
+            Some(|input, host| gatekeeper::<verify_signature::VerifySignature>(input, host))
+        }
         _ => None,
     }
 }

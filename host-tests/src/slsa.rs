@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use custody_attestors::AttestationsConfigMap;
-use custody_host::{Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
+use custody_host::{Capabilities, Cluster, NoCapabilities, ScriptedCall, ScriptedCapabilities};
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::Digest;
 use custody_sigstore::cosign::attestation_bundle;
@@ -221,24 +221,34 @@ pub fn run(
     objects: &[Value],
     script: &[ScriptedCall],
 ) -> Outcome {
+    run_policy(POLICY, build, settings, request, objects, &|| {
+        Box::new(ScriptedCapabilities::new(script.to_vec()).expect("script"))
+    })
+}
+
+/// Evaluates `request` with `settings` in `build` of `policy`, the cluster holding `objects`; the
+/// waPC build's other host calls go to what `capabilities` makes (one for the module, one for the
+/// native rule: a scripted host, or a real registry). Checks the wasm answer against the native
+/// rule.
+pub fn run_policy(
+    policy: &str,
+    build: Build,
+    settings: &Value,
+    request: &Value,
+    objects: &[Value],
+    capabilities: &dyn Fn() -> Box<dyn Capabilities>,
+) -> Outcome {
     let cluster = Cluster::new(objects.iter().cloned()).expect("cluster");
     match build {
         Build::Wapc => {
-            let caps = || {
-                ScriptedCapabilities::new(script.to_vec())
-                    .expect("script")
-                    .with_cluster(cluster.clone())
-            };
-            let answer = Loaded::policy(POLICY)
+            let caps = || Clustered(capabilities(), cluster.clone());
+            let answer = Loaded::policy(policy)
                 .instance(Box::new(caps()))
                 .validate(request, settings)
                 .expect("validate");
             let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
                 .expect("payload");
-            let native = custody_sdk::policy::validate::<verify_slsa::VerifySlsa>(
-                &payload,
-                &mut NativeHost(caps()),
-            );
+            let native = crate::validate_native(policy, &payload, &mut NativeHost(caps()));
             assert_eq!(answer.accepted, native.accepted, "wasm and native");
             assert_eq!(answer.message, native.message, "wasm and native");
             Outcome {
@@ -249,14 +259,14 @@ pub fn run(
         }
         Build::Gatekeeper => {
             let mut instance =
-                Loaded::policy(&gatekeeper(POLICY)).instance(Box::new(NoCapabilities));
+                Loaded::policy(&gatekeeper(policy)).instance(Box::new(NoCapabilities));
             let data = cluster.data();
             instance.set_data(&data).expect("set_data");
             let violations = instance.gatekeeper(request, settings).expect("gatekeeper");
             let input = serde_json::to_vec(&json!({"review": request, "parameters": settings}))
                 .expect("input");
             let data_text = serde_json::to_vec(&data).expect("data");
-            let native = custody_sdk::policy::gatekeeper::<verify_slsa::VerifySlsa>(
+            let native = crate::native_gatekeeper(policy).expect("a native rule")(
                 &input,
                 &mut custody_sdk::host::InventoryHost::new(&data_text),
             );
@@ -266,6 +276,25 @@ pub fn run(
                 lines: violations.into_iter().map(|v| v.msg).collect(),
                 mutated: None,
             }
+        }
+    }
+}
+
+/// Host calls answered by `.0`, except `kubernetes` ones, answered from the cluster `.1`.
+struct Clustered(Box<dyn Capabilities>, Cluster);
+
+impl Capabilities for Clustered {
+    fn call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        if namespace == "kubernetes" {
+            self.1.answer(operation, payload)
+        } else {
+            self.0.call(binding, namespace, operation, payload)
         }
     }
 }

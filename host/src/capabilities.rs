@@ -26,6 +26,18 @@ pub trait Capabilities: Send {
     ) -> Result<Vec<u8>, String>;
 }
 
+impl<C: Capabilities + ?Sized> Capabilities for Box<C> {
+    fn call(
+        &mut self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
+        (**self).call(binding, namespace, operation, payload)
+    }
+}
+
 /// Refuses every host call.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoCapabilities;

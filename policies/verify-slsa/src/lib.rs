@@ -13,13 +13,12 @@
 pub mod provenance;
 
 use custody_attestors::{
-    distinct_vouchers, Attestors, Found, RequestCache, Signer, TrustRoot, VerifyFailure,
-    DEFAULT_NAMESPACE,
+    Attestors, Candidate, Found, RequestCache, TrustRoot, Unmatched, DEFAULT_NAMESPACE,
 };
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
 use custody_sdk::{Check, Digest, Host, Image, PolicySettings, Rule, SettingsError};
-use custody_sigstore::{self as sigstore, Bundle, Content, Identity, Policy, Prefix, TrustedRoot};
+use custody_sigstore::{Bundle, Content, Identity, Policy, Prefix, TrustedRoot};
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
@@ -42,17 +41,6 @@ pub struct VerifySlsaSettings {
     /// module.
     #[serde(default)]
     pub trusted_root: TrustRoot,
-}
-
-/// What happens to an image that matches no entry of `images`.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Unmatched {
-    /// Denied (the default: an image nobody vouched for does not run).
-    #[default]
-    Deny,
-    /// Allowed without checks.
-    Allow,
 }
 
 /// One entry of `images`.
@@ -144,7 +132,7 @@ impl PolicySettings for VerifySlsaSettings {
                 .attestors
                 .entries
                 .iter()
-                .all(|a| matches!(a.policy, Policy::Key { .. }));
+                .all(|a| !matches!(a.policy, Policy::Identity { .. }));
             if !c.build_triggers.is_empty() && key_only {
                 return Err(SettingsError::new(
                     format!("{field}.conditions.buildTriggers"),
@@ -253,15 +241,14 @@ impl Rule for VerifySlsa {
     }
 }
 
-/// How far an attestation got before it failed: the furthest one explains a denial best.
+/// How far an attestation got before its content failed: the furthest one explains a denial
+/// best when no attestation reached the attestors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     Unreadable,
     Statement,
     PredicateType,
     Conditions,
-    Signature,
-    Certificate,
 }
 
 /// Checks one `images` entry: at least `count` attestors must each vouch, through an attestation
@@ -270,77 +257,43 @@ fn check_rule(
     rule: &ImageRule,
     found: &[Found],
     digest: &Digest,
-    (root, now_unix): (&TrustedRoot, Option<i64>),
+    trust: (&TrustedRoot, Option<i64>),
     cache: &mut RequestCache,
 ) -> Result<(), String> {
     // What each attestation says, checked before any cryptography (cheap, and the same for every
-    // attestor). Nothing read here is trusted until its signature verifies below.
+    // attestor). Nothing read here is trusted until its signature verifies.
     let mut failures: Vec<(Stage, String)> = Vec::new();
-    let mut candidates: Vec<(usize, &Found, &Bundle)> = Vec::new();
+    let mut candidates = Vec::new();
     for (slot, f) in found.iter().enumerate() {
         match statement(rule, f, digest.encoded()) {
-            Ok(bundle) => candidates.push((slot, f, bundle)),
+            Ok(bundle) => candidates.push(Candidate {
+                slot,
+                source: &f.source,
+                bundle,
+            }),
             Err((stage, reason)) => failures.push((stage, format!("{}: {reason}", f.source))),
         }
     }
-    // Which signers vouch for each attestor; the furthest failure of those that do not.
-    let mut signers: Vec<Vec<Signer>> = Vec::new();
-    let mut attestor_failures = Vec::new();
-    for attestor in &rule.attestors.entries {
-        let mut best: Option<(Stage, String)> = None;
-        let mut vouching = Vec::new();
-        for (slot, f, bundle) in &candidates {
-            let failure = match cache.verify(digest, *slot, bundle, attestor, root, now_unix) {
-                Ok(verified) => match verified
-                    .identity
-                    .as_ref()
-                    .map(|id| check_certificate(&rule.conditions, id))
-                {
-                    None | Some(Ok(())) => {
-                        vouching.push(Signer::of(&verified, attestor));
-                        continue;
-                    }
-                    Some(Err(e)) => (Stage::Certificate, e),
-                },
-                Err(VerifyFailure::Budget) => return Err(VerifyFailure::Budget.to_string()),
-                Err(VerifyFailure::Refused(e)) => (Stage::Signature, describe(&e)),
-            };
-            if best.as_ref().is_none_or(|(s, _)| failure.0 > *s) {
-                best = Some((failure.0, format!("{}: {}", f.source, failure.1)));
-            }
-        }
-        if vouching.is_empty() {
-            if let Some(failure) = best {
-                attestor_failures.push((attestor, failure));
-            }
-        }
-        signers.push(vouching);
-    }
-    let vouched = distinct_vouchers(&signers);
-    let required = rule.attestors.required();
-    if vouched >= required {
+    let tally = custody_attestors::tally(
+        &rule.attestors,
+        &candidates,
+        digest,
+        trust,
+        cache,
+        |verified| match &verified.identity {
+            Some(id) => check_certificate(&rule.conditions, id),
+            None => Ok(()),
+        },
+        |e| custody_attestors::describe(e, "attestation"),
+    )?;
+    if tally.passed() {
         return Ok(());
     }
-    // Explain: the attestors' best failures if any attestation got as far as them, else the
-    // furthest statement failure.
-    let total = rule.attestors.entries.len();
-    let mut message = if total > 1 {
-        format!("{vouched} of the {required} attestors required vouched ({total} configured)")
-    } else {
-        "no valid SLSA provenance".to_owned()
-    };
-    let shared = signers.iter().filter(|s| !s.is_empty()).count();
-    if shared > vouched {
-        message.push_str(&format!(
-            "; {shared} attestors matched, but only {vouched} distinct signers: a signer vouches for one attestor at most"
-        ));
-    }
-    if !attestor_failures.is_empty() {
-        for (attestor, (_, reason)) in &attestor_failures {
-            message.push_str(&format!("; {}: {reason}", attestor.label));
+    let mut message = tally.explain("no valid SLSA provenance");
+    if tally.failures.is_empty() {
+        if let Some((_, reason)) = failures.iter().max_by_key(|(stage, _)| *stage) {
+            message.push_str(&format!("; {reason}"));
         }
-    } else if let Some((_, reason)) = failures.iter().max_by_key(|(stage, _)| *stage) {
-        message.push_str(&format!("; {reason}"));
     }
     if found.len() > 1 {
         message.push_str(&format!(" ({} attestations examined)", found.len()));
@@ -444,18 +397,6 @@ fn list(patterns: &[RefPattern]) -> String {
         .join(", ")
 }
 
-/// A verification failure, said plainly: an identity mismatch as such (`identity mismatch: …`),
-/// and every other failed check (signature, certificate, log entry, timestamp) as an invalid
-/// signature.
-fn describe(error: &sigstore::Error) -> String {
-    match error {
-        sigstore::Error::Identity(_) => error.message().into_owned(),
-        sigstore::Error::Malformed(m) => format!("malformed attestation: {m}"),
-        sigstore::Error::Unsupported(m) => format!("unsupported attestation: {m}"),
-        _ => format!("signature invalid: {}", error.message()),
-    }
-}
-
 /// The source and trigger conditions, against what the signing certificate records (GitHub
 /// Actions certificates carry the source repository, ref and trigger).
 fn check_certificate(c: &Conditions, id: &Identity) -> Result<(), String> {
@@ -494,53 +435,3 @@ fn check_certificate(c: &Conditions, id: &Identity) -> Result<(), String> {
 }
 
 custody_sdk::export_policy!(VerifySlsa);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sigstore::{Error, IdentityMismatch, Matcher};
-
-    #[test]
-    fn failures_are_described_by_their_stage() {
-        let cases = [
-            (
-                Error::from(IdentityMismatch::Subject {
-                    expected: Matcher::exact("https://github.com/o/r"),
-                    found: vec!["https://github.com/x/y".into()],
-                }),
-                r#"identity mismatch: certificate subject "https://github.com/x/y" does not match exact "https://github.com/o/r""#,
-            ),
-            (
-                Error::from(IdentityMismatch::SignedWithKey),
-                "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
-            ),
-            (
-                Error::Signature("DSSE signature does not verify".into()),
-                "signature invalid: DSSE signature does not verify",
-            ),
-            (
-                Error::TransparencyLog("tlog entry: signed entry timestamp does not verify".into()),
-                "signature invalid: tlog entry: signed entry timestamp does not verify",
-            ),
-            (
-                Error::Certificate("certificate chain: the leaf is a CA certificate".into()),
-                "signature invalid: certificate chain: the leaf is a CA certificate",
-            ),
-            (
-                Error::Timestamp("RFC 3161 timestamp: status 2, not granted".into()),
-                "signature invalid: RFC 3161 timestamp: status 2, not granted",
-            ),
-            (
-                Error::Malformed("bundle: EOF".into()),
-                "malformed attestation: bundle: EOF",
-            ),
-            (
-                Error::Unsupported("tlog entry kind rekord 0.0.1".into()),
-                "unsupported attestation: tlog entry kind rekord 0.0.1",
-            ),
-        ];
-        for (error, want) in cases {
-            assert_eq!(describe(&error), want, "{error:?}");
-        }
-    }
-}

@@ -16,6 +16,12 @@
 //! `wasm32-unknown-unknown` in the `cfg`s below (`--features custody-sdk/js`), so that policy
 //! crates do not change.
 
+/// Whether this build can call host capabilities (Kubewarden's `oci`, `crypto`...): not in the
+/// OPA-ABI build, whose hosts (Gatekeeper) give a module data, not calls; natively, the caller's
+/// [`Host`](crate::Host) decides. Policies read this to choose their defaults and to refuse
+/// settings that need a host the build does not have, without naming an ABI.
+pub const HOST_CAPABILITIES: bool = !cfg!(all(target_arch = "wasm32", target_os = "unknown"));
+
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opa;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
