@@ -244,7 +244,13 @@ impl Artifact<'_> {
 /// `now` is the current time, Unix seconds, from the caller's clock: a log entry or timestamp
 /// later than `now` is refused. `None` (no clock, as in wasm32-unknown-unknown) skips only those
 /// "not in the future" checks; every time the bundle proves is still checked against the
-/// certificate's validity and the trusted root's validity periods.
+/// certificate's validity and the trusted root's validity periods. The one exception: a
+/// [`CertificatePolicy`] with no verified signing time (no log entry required, none in the
+/// bundle) checks its certificate's validity at `now`, and without a clock refuses
+/// ([`Error::Timestamp`]).
+///
+/// For a cosign image signature ([`cosign::signature_bundle`](super::cosign::signature_bundle)),
+/// the artifact is the signed payload the bundle carries: `Artifact::Bytes(bundle.message()…)`.
 pub fn verify(
     bundle: &Bundle,
     artifact: Artifact<'_>,
