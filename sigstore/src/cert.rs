@@ -39,10 +39,20 @@ pub(crate) fn validity(cert: &Certificate) -> (Timestamp, Timestamp) {
 }
 
 pub(crate) fn check_valid_at(what: &str, cert: &Certificate, t: Timestamp) -> Result<(), Error> {
+    check_valid_when(what, cert, t, "signing time")
+}
+
+/// [`check_valid_at`], `when` naming the time in the error.
+pub(crate) fn check_valid_when(
+    what: &str,
+    cert: &Certificate,
+    t: Timestamp,
+    when: &str,
+) -> Result<(), Error> {
     let (not_before, not_after) = validity(cert);
     if t < not_before || t > not_after {
         return Err(certificate_invalid(format!(
-            "{what} not valid at signing time {t} (valid {not_before} to {not_after})"
+            "{what} not valid at {when} {t} (valid {not_before} to {not_after})"
         )));
     }
     Ok(())

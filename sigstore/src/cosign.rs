@@ -259,7 +259,11 @@ impl LayerMaterial {
                 let mut certificates = vec![json!({"rawBytes": b64_encode(leaf)})];
                 if let Some(chain_pem) = annotations.get(CHAIN_ANNOTATION) {
                     let what = format!("{layer}: {CHAIN_ANNOTATION}");
-                    for der in cert::pem_certificates(&what, chain_pem)? {
+                    let chain = cert::pem_certificates(&what, chain_pem)?;
+                    if chain.is_empty() {
+                        return Err(malformed(format!("{what}: no PEM certificate")));
+                    }
+                    for der in chain {
                         let c = cert::parse(&what, &der)?;
                         if der != *leaf && !cert::is_self_signed(&c) {
                             certificates.push(json!({"rawBytes": b64_encode(&der)}));

@@ -151,11 +151,13 @@ impl Policy {
             .collect::<Result<Vec<_>, _>>()?;
         let mut child = &leaf;
         for (i, issuer) in parsed.iter().enumerate() {
-            cert::check_signed_by(
-                &format!("{what}: chain certificate {i} as the issuer of the one before"),
-                child,
-                issuer,
-            )?;
+            let link = match i.checked_sub(1) {
+                None => format!("{what}: chain certificate 0 (the certificate's issuer)"),
+                Some(before) => format!(
+                    "{what}: chain certificate {i} (the issuer of chain certificate {before})"
+                ),
+            };
+            cert::check_signed_by(&link, child, issuer)?;
             child = issuer;
         }
         let spki = leaf
@@ -242,7 +244,13 @@ impl Artifact<'_> {
 /// `now` is the current time, Unix seconds, from the caller's clock: a log entry or timestamp
 /// later than `now` is refused. `None` (no clock, as in wasm32-unknown-unknown) skips only those
 /// "not in the future" checks; every time the bundle proves is still checked against the
-/// certificate's validity and the trusted root's validity periods.
+/// certificate's validity and the trusted root's validity periods. The one exception: a
+/// [`CertificatePolicy`] with no verified signing time (no log entry required, none in the
+/// bundle) checks its certificate's validity at `now`, and without a clock refuses
+/// ([`Error::Timestamp`]).
+///
+/// For a cosign image signature ([`cosign::signature_bundle`](super::cosign::signature_bundle)),
+/// the artifact is the signed payload the bundle carries: `Artifact::Bytes(bundle.message()…)`.
 pub fn verify(
     bundle: &Bundle,
     artifact: Artifact<'_>,
@@ -393,9 +401,10 @@ pub fn verify(
                          timestamp) and no clock to check the certificate's validity at",
                     )
                 })?;
-                times.push(now);
+                check_configured_validity(c, &[now], "the current time")?;
+            } else {
+                check_configured_validity(c, &times, "signing time")?;
             }
-            check_configured_validity(c, &times)?;
             Some(c.identity.clone())
         }
         _ => None,
@@ -406,8 +415,13 @@ pub fn verify(
     })
 }
 
-/// A certificate policy's certificate and chain must be valid at each of `times`.
-fn check_configured_validity(policy: &CertificatePolicy, times: &[Timestamp]) -> Result<(), Error> {
+/// A certificate policy's certificate and chain must be valid at each of `times` (`when` names
+/// them in the error).
+fn check_configured_validity(
+    policy: &CertificatePolicy,
+    times: &[Timestamp],
+    when: &str,
+) -> Result<(), Error> {
     let what = "certificate policy";
     let leaf = cert::parse(&format!("{what}: certificate"), &policy.der)?;
     let chain = policy
@@ -417,9 +431,9 @@ fn check_configured_validity(policy: &CertificatePolicy, times: &[Timestamp]) ->
         .map(|(i, d)| cert::parse(&format!("{what}: chain certificate {i}"), d))
         .collect::<Result<Vec<_>, _>>()?;
     for t in times {
-        cert::check_valid_at(&format!("{what}: the certificate"), &leaf, *t)?;
+        cert::check_valid_when(&format!("{what}: the certificate"), &leaf, *t, when)?;
         for (i, c) in chain.iter().enumerate() {
-            cert::check_valid_at(&format!("{what}: chain certificate {i}"), c, *t)?;
+            cert::check_valid_when(&format!("{what}: chain certificate {i}"), c, *t, when)?;
         }
     }
     Ok(())
