@@ -71,7 +71,7 @@ fn expected_lines(policy: &str, settings: &Value, request: &Value) -> Vec<String
                 },
                 // The message then says how to write it; its start is checked.
                 "require-digest" => (!digest).then(|| "is not pinned to a digest".to_owned()),
-                "verify-slsa" => {
+                "verify-slsa" | "verify-signature" => {
                     // The test settings have one entry, for ghcr.io/acme/*: none of these images.
                     assert!(!image.starts_with("ghcr.io/acme/"), "{image}");
                     deny_unmatched

@@ -290,6 +290,30 @@ fn a_missing_host_capability_is_a_clear_denial() {
                 assert!(lines[0].starts_with("container \"tagged\""), "{message}");
             }
             "ban-latest" => assert!(accepted, "{message}"),
+            // Its test settings verify in the module (`source: cluster`): the tag cannot be
+            // resolved, and the cluster cannot be read.
+            "verify-signature" => {
+                assert!(!accepted);
+                assert_eq!(lines.len(), 2, "{message}");
+                assert!(
+                    lines[0].ends_with(
+                        "its tag could not be resolved: host capability oci/v1/manifest_digest \
+                         is not available in this host"
+                    ),
+                    "{}",
+                    lines[0]
+                );
+                assert!(
+                    lines[1].starts_with(&format!(
+                        "container \"pinned\" (spec.containers[1]): image \"{pinned}\" \
+                         ({digest}): no signature found ("
+                    )) && lines[1].contains(
+                        "host capability kubernetes/get_resource is not available in this host"
+                    ),
+                    "{}",
+                    lines[1]
+                );
+            }
             other => panic!("{other}: say here what it answers without host capabilities"),
         }
     }

@@ -118,6 +118,23 @@ fn embedded_metadata() {
                     serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap"}])
                 );
             }
+            "verify-signature" => {
+                // Pins a verified tag by mutation; asks the host to verify (source: host), or
+                // resolves tags and reads the signature ConfigMaps (source: cluster).
+                assert_eq!(meta["mutating"], true);
+                assert_eq!(
+                    caps,
+                    vec![
+                        Value::from("oci/v2/verify"),
+                        Value::from("oci/v1/manifest_digest"),
+                        Value::from("kubernetes/get_resource")
+                    ]
+                );
+                assert_eq!(
+                    meta["contextAwareResources"],
+                    serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap"}])
+                );
+            }
             other => {
                 panic!("{other}: say here whether it mutates and which host capabilities it uses")
             }

@@ -485,7 +485,7 @@ pub fn gatekeeper<R: Rule>(
     input: &[u8],
     host: &mut (impl Host + ?Sized),
 ) -> Vec<GatekeeperViolation> {
-    let violations = match gatekeeper_verdict::<R>(input, host) {
+    let violations = match crate::abi::as_gatekeeper(|| gatekeeper_verdict::<R>(input, host)) {
         Ok(Verdict::Allow) => Vec::new(),
         Ok(Verdict::Deny(violations)) => violations,
         Ok(Verdict::Mutate(patches)) => patches

@@ -21,7 +21,7 @@ use custody_attestors::{
     Attestor, AttestorKind, Attestors, Candidate, Found, RequestCache, TrustRoot, Unmatched,
     DEFAULT_NAMESPACE,
 };
-use custody_sdk::abi::HOST_CAPABILITIES;
+use custody_sdk::abi::host_capabilities;
 use custody_sdk::host::{self, manifest_digest, KeylessInfo, KeylessPrefixInfo, VerifyRequest};
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
 use custody_sdk::{Check, Digest, Host, Image, PolicySettings, Rule, SettingsError};
@@ -88,7 +88,7 @@ pub enum Source {
 impl ImageRule {
     /// The entry's source, defaulted for this build.
     pub fn source(&self) -> Source {
-        self.source.unwrap_or(if HOST_CAPABILITIES {
+        self.source.unwrap_or(if host_capabilities() {
             Source::Host
         } else {
             Source::Cluster
@@ -114,7 +114,7 @@ impl PolicySettings for VerifySignatureSettings {
                 ));
             }
             if rule.source() == Source::Host {
-                if !HOST_CAPABILITIES {
+                if !host_capabilities() {
                     return Err(SettingsError::new(
                         format!("{field}.source"),
                         "`host` needs Kubewarden's host capabilities, which this build (Gatekeeper mode) does not have: use `cluster`",

@@ -16,11 +16,33 @@
 //! `wasm32-unknown-unknown` in the `cfg`s below (`--features custody-sdk/js`), so that policy
 //! crates do not change.
 
-/// Whether this build can call host capabilities (Kubewarden's `oci`, `crypto`...): not in the
-/// OPA-ABI build, whose hosts (Gatekeeper) give a module data, not calls; natively, the caller's
-/// [`Host`](crate::Host) decides. Policies read this to choose their defaults and to refuse
-/// settings that need a host the build does not have, without naming an ABI.
-pub const HOST_CAPABILITIES: bool = !cfg!(all(target_arch = "wasm32", target_os = "unknown"));
+/// Whether the policy is evaluated where it can call host capabilities (Kubewarden's `oci`,
+/// `crypto`...): never in the OPA-ABI build, whose hosts (Gatekeeper) give a module data, not
+/// calls; natively, not during a Gatekeeper evaluation ([`policy::gatekeeper`](crate::policy::gatekeeper)),
+/// so that the native rule answers as that build does. Policies read this to choose their
+/// defaults and to refuse settings that need a host the evaluation does not have, without naming
+/// an ABI.
+pub fn host_capabilities() -> bool {
+    !cfg!(all(target_arch = "wasm32", target_os = "unknown")) && !IN_GATEKEEPER.with(Cell::get)
+}
+
+std::thread_local! {
+    static IN_GATEKEEPER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as a Gatekeeper evaluation: [`host_capabilities`] is `false` meanwhile.
+pub(crate) fn as_gatekeeper<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            IN_GATEKEEPER.with(|c| c.set(self.0));
+        }
+    }
+    let _reset = Reset(IN_GATEKEEPER.with(|c| c.replace(true)));
+    f()
+}
+
+use std::cell::Cell;
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 pub mod opa;
