@@ -5,7 +5,8 @@
 //! config, the payload's exact spelling, against a real cosign signature's payload), and every
 //! signature is verified with the RustCrypto crates directly (not through custody-sigstore):
 //! ECDSA P-256 and P-384, Ed25519, RSA PKCS#1 v1.5. The tampered layers it can make must not
-//! verify.
+//! verify. Then custody-sigstore (`cosign::signature_bundle`, a key policy) must agree on every
+//! layer.
 
 use std::fs;
 use std::path::PathBuf;
@@ -443,4 +444,117 @@ fn the_signer_refuses_bad_specs() {
     let error = try_sign_layout(&digest, &[good], &dir.join("d")).expect_err("a used directory");
     assert!(error.contains("--out"), "{error}");
     let _ = fs::remove_dir_all(&dir);
+}
+
+/// custody-sigstore reads every layer the reference signer makes
+/// (`cosign::signature_bundle`) and verifies it with a key policy that requires no log (cosign
+/// `--tlog-upload=false`): it accepts each key type's genuine signature, agreeing with the
+/// RustCrypto crates on every layer, and refuses the tampered ones, a signature by another key,
+/// and, when a log entry is required, the genuine ones too (they have none). A signature for
+/// another digest verifies: matching the image is the payload's business ([`SimpleSigning`]).
+#[test]
+fn custody_sigstore_verifies_every_key_type_and_refuses_tampering() {
+    use custody_sigstore::cosign::{signature_bundle, SimpleSigning};
+    use custody_sigstore::{
+        verify as sigstore_verify, Artifact, Bundle, Error, Policy, TrustedRoot,
+    };
+    use std::collections::BTreeMap;
+
+    let registry = Registry::start();
+    let reference = reference(&registry);
+    let root = TrustedRoot::public_good().unwrap_or_else(|e| panic!("trusted root: {e}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .ok();
+    let keys: Vec<CosignKey> = KeyKind::ALL.into_iter().map(generate_key).collect();
+    let other = registry.push_test_image(REPO, "other", "another image");
+    for (k, key) in keys.iter().enumerate() {
+        let kind = key.kind;
+        let image = registry.push_test_image(REPO, kind.name(), &format!("sigstore {kind:?}"));
+        let layers = [
+            SignatureLayer::new(key, &reference).annotations(json!({"env": "prod"})),
+            SignatureLayer::new(key, &reference).tamper(Tamper::Payload),
+            SignatureLayer::new(key, &reference).tamper(Tamper::Signature),
+            SignatureLayer::new(key, &reference).digest(&other),
+        ];
+        sign_and_push(&registry, REPO, &image, &layers);
+        let fetched = fetch_signatures(&registry, REPO, &image)
+            .unwrap_or_else(|| panic!("{kind:?}: no .sig"));
+        let policy = |key: &CosignKey, require_tlog: bool| {
+            Policy::public_key_from_pem(&key.public_pem, require_tlog)
+                .unwrap_or_else(|e| panic!("{:?} key policy: {e}", key.kind))
+        };
+        let mut verdicts = Vec::new();
+        for (i, layer) in fetched.layers.iter().enumerate() {
+            let annotations: BTreeMap<String, String> =
+                serde_json::from_value(layer.descriptor["annotations"].clone())
+                    .unwrap_or_else(|e| panic!("{kind:?} layer {i}: annotations: {e}"));
+            let json = signature_bundle(&layer.payload, &annotations)
+                .unwrap_or_else(|e| panic!("{kind:?} layer {i}: signature_bundle: {e}"));
+            let bundle = Bundle::from_json(json.to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{kind:?} layer {i}: bundle: {e}"));
+            let message = bundle.message().unwrap_or_default();
+            assert_eq!(
+                message,
+                layer.payload.as_slice(),
+                "{kind:?} layer {i}: message"
+            );
+            let check = |policy: &Policy| {
+                sigstore_verify(&bundle, Artifact::Bytes(message), policy, &root, now)
+            };
+            let verdict = check(&policy(key, false));
+            // The same verdict as the RustCrypto crates'.
+            let independent = verify(kind, &key.public_pem, &layer.payload, &layer.signature());
+            assert_eq!(
+                verdict.is_ok(),
+                independent.is_ok(),
+                "{kind:?} layer {i}: custody-sigstore {verdict:?}, RustCrypto {independent:?}"
+            );
+            match &verdict {
+                Ok(verified) => {
+                    assert_eq!(verified.signing_time, None, "{kind:?} layer {i}: no log");
+                    assert_eq!(verified.identity, None, "{kind:?} layer {i}: a key");
+                }
+                Err(e) => assert!(
+                    matches!(e, Error::Signature(_)),
+                    "{kind:?} layer {i}: {e:?}"
+                ),
+            }
+            // A log entry required: there is none (a bad signature is refused first).
+            let err = check(&policy(key, true)).expect_err("no log entry, yet verified");
+            if verdict.is_ok() {
+                assert!(
+                    matches!(err, Error::TransparencyLog(_)),
+                    "{kind:?} layer {i}: {err:?}"
+                );
+            } else {
+                assert!(
+                    matches!(err, Error::Signature(_)),
+                    "{kind:?} layer {i}: {err:?}"
+                );
+            }
+            // Another key (of the next type) never verifies it.
+            let stranger = &keys[(k + 1) % keys.len()];
+            let err = check(&policy(stranger, false)).expect_err("verified with another key");
+            assert!(
+                matches!(err, Error::Signature(_) | Error::Unsupported(_)),
+                "{kind:?} layer {i} with the {:?} key: {err:?}",
+                stranger.kind
+            );
+            verdicts.push(verdict.is_ok());
+            if verdict.is_ok() {
+                let signed = SimpleSigning::from_json(message)
+                    .unwrap_or_else(|e| panic!("{kind:?} layer {i}: {e}"));
+                assert_eq!(signed.docker_reference, reference, "{kind:?} layer {i}");
+                let digest = if i == 3 { &other } else { &image };
+                assert_eq!(&signed.docker_manifest_digest, digest, "{kind:?} layer {i}");
+            }
+        }
+        assert_eq!(
+            verdicts,
+            [true, false, false, true],
+            "{kind:?}: which layers verify"
+        );
+    }
 }
