@@ -15,5 +15,6 @@ mod metadata;
 mod policies;
 mod sigstore_in_wasm;
 mod slsa_end_to_end;
+mod verify_signature;
 mod verify_slsa;
 mod verify_slsa_keys;

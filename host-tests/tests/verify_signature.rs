@@ -1,0 +1,593 @@
+//! verify-signature end to end, in both builds, with the signatures verified inside the module
+//! (`source: cluster`):
+//! - images in a real registry (Debian's `docker-registry` on 127.0.0.1), signed in cosign's
+//!   `sha256-<hex>.sig` layout by Python's `cryptography` (`host-tests/tools/cosign_sign.py`), the
+//!   signatures read back and filed as the attestations ConfigMap;
+//! - the real cosign signatures of 2021 in `../shared/testdata/cosign-signatures` (keyless, with a
+//!   Fulcio certificate and a Rekor entry; and key-based), from the pod annotation, each of their
+//!   fields altered in turn.
+//!
+//! Each wasm answer is checked against the rule evaluated natively (`slsa::run_policy`).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use custody_attestors::AttestationsConfigMap;
+use custody_host::NoCapabilities;
+use custody_host_tests::cosign::{
+    fetch_signatures, generate_key, sign_and_push, CosignKey, KeyKind, SignatureLayer, Tamper,
+};
+use custody_host_tests::registry::Registry;
+use custody_host_tests::slsa::{pod_request, run_policy, Build, Outcome, BUILDS};
+use custody_sdk::settings::NamespaceName;
+use custody_sdk::Digest;
+use custody_sigstore::cosign::signature_bundle;
+use serde_json::{json, Value};
+
+const POLICY: &str = "verify-signature";
+const NAMESPACE: &str = "custody-attestations";
+
+fn run(build: Build, settings: &Value, request: &Value, objects: &[Value]) -> Outcome {
+    run_policy(POLICY, build, settings, request, objects, &|| {
+        Box::new(NoCapabilities)
+    })
+}
+
+/// Settings: images under `pattern` need `count` (all when `None`) of `attestors`, verified in
+/// the module, with `annotations`.
+fn settings(
+    pattern: &str,
+    attestors: Vec<Value>,
+    count: Option<usize>,
+    annotations: Value,
+) -> Value {
+    let mut entries = json!({ "entries": attestors });
+    if let Some(n) = count {
+        entries["count"] = json!(n);
+    }
+    json!({"images": [{
+        "patterns": [pattern],
+        "source": "cluster",
+        "attestors": entries,
+        "annotations": annotations,
+    }]})
+}
+
+fn key(k: &CosignKey) -> Value {
+    json!({"publicKey": k.public_pem, "requireRekorBundle": false})
+}
+
+/// The signatures of `digest` in `repo`, read back from the registry, as the ConfigMap
+/// `custody attestations export` makes (one bundle per `.sig` layer).
+fn config_map(registry: &Registry, repo: &str, digest: &str) -> Value {
+    let fetched = fetch_signatures(registry, repo, digest).expect("a signature manifest");
+    let mut data = BTreeMap::new();
+    for (i, layer) in fetched.layers.iter().enumerate() {
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_value(layer.descriptor["annotations"].clone()).expect("annotations");
+        let bundle = signature_bundle(&layer.payload, &annotations).expect("a bundle");
+        data.insert(format!("sig-{i}.sigstore.json"), bundle.to_string());
+    }
+    let cm = AttestationsConfigMap::new(
+        &Digest::parse(digest).expect("digest"),
+        &NamespaceName::new(NAMESPACE).expect("namespace"),
+        &format!("{}/{repo}@{digest}", registry.host()),
+        data,
+    )
+    .expect("config map");
+    serde_json::to_value(cm).expect("json")
+}
+
+/// Runs both builds; both must agree on the verdict, and a denial must have one line containing
+/// `reason`.
+fn expect(settings: &Value, image: &str, objects: &[Value], allowed: bool, reason: &str) {
+    let request = pod_request(&[image], json!({}));
+    for build in BUILDS {
+        let outcome = run(build, settings, &request, objects);
+        assert_eq!(
+            outcome.accepted, allowed,
+            "{build:?} {image}: {outcome:#?}\nsettings {settings}"
+        );
+        if !allowed {
+            assert_eq!(outcome.lines.len(), 1, "{build:?}: {outcome:#?}");
+            let line = &outcome.lines[0];
+            assert!(
+                line.starts_with(&format!(
+                    "container \"c0\" (spec.containers[0]): image {image:?}"
+                )),
+                "{line}"
+            );
+            assert!(
+                line.contains(reason),
+                "{build:?}: {line:?} does not say {reason:?}"
+            );
+        }
+        assert_eq!(outcome.mutated, None, "a pinned image is not mutated");
+    }
+}
+
+#[test]
+fn signatures_by_every_key_type_are_verified_in_the_module() {
+    let registry = Registry::start();
+    let repo = "acme/app";
+    let keys: Vec<CosignKey> = KeyKind::ALL.into_iter().map(generate_key).collect();
+    let other = generate_key(KeyKind::P256);
+    let reference = format!("{}/{repo}", registry.host());
+
+    // One image signed by every key type (four layers).
+    let digest = registry.push_test_image(repo, "1.0", "every key");
+    let layers: Vec<SignatureLayer> = keys
+        .iter()
+        .map(|k| SignatureLayer::new(k, &reference))
+        .collect();
+    sign_and_push(&registry, repo, &digest, &layers);
+    let objects = [config_map(&registry, repo, &digest)];
+    let image = format!("{reference}@{digest}");
+    let pattern = format!("{reference}*");
+    for k in &keys {
+        expect(
+            &settings(&pattern, vec![key(k)], None, json!({})),
+            &image,
+            &objects,
+            true,
+            "",
+        );
+    }
+    // All four required: all four signed.
+    let all: Vec<Value> = keys.iter().map(key).collect();
+    expect(
+        &settings(&pattern, all, None, json!({})),
+        &image,
+        &objects,
+        true,
+        "",
+    );
+    // Another key.
+    expect(
+        &settings(&pattern, vec![key(&other)], None, json!({})),
+        &image,
+        &objects,
+        false,
+        "signature invalid: message signature does not verify",
+    );
+    // A key attestor requiring a Rekor entry (the default): these were signed without a log.
+    let logged = json!({"publicKey": keys[0].public_pem});
+    expect(
+        &settings(&pattern, vec![logged], None, json!({})),
+        &image,
+        &objects,
+        false,
+        "transparency log",
+    );
+
+    // Unsigned: nothing in the cluster for its digest.
+    let unsigned = registry.push_test_image(repo, "2.0", "unsigned");
+    expect(
+        &settings(&pattern, vec![key(&keys[0])], None, json!({})),
+        &format!("{reference}@{unsigned}"),
+        &objects,
+        false,
+        "no signature found",
+    );
+}
+
+#[test]
+fn tampering_other_digests_annotations_and_n_of_m() {
+    let registry = Registry::start();
+    let repo = "acme/app";
+    let reference = format!("{}/{repo}", registry.host());
+    let pattern = format!("{reference}*");
+    let k1 = generate_key(KeyKind::P256);
+    let k2 = generate_key(KeyKind::Ed25519);
+    let one = |k: &CosignKey| settings(&pattern, vec![key(k)], None, json!({}));
+
+    // The payload or the signature altered after signing.
+    for (tamper, n) in [(Tamper::Payload, "1"), (Tamper::Signature, "2")] {
+        let digest = registry.push_test_image(repo, n, &format!("tampered {n}"));
+        sign_and_push(
+            &registry,
+            repo,
+            &digest,
+            &[SignatureLayer::new(&k1, &reference).tamper(tamper)],
+        );
+        let objects = [config_map(&registry, repo, &digest)];
+        expect(
+            &one(&k1),
+            &format!("{reference}@{digest}"),
+            &objects,
+            false,
+            "signature invalid",
+        );
+    }
+
+    // A valid signature of another image, filed under this one's digest.
+    let signed = registry.push_test_image(repo, "signed", "signed");
+    let copy = registry.push_test_image(repo, "copy", "copy");
+    sign_and_push(
+        &registry,
+        repo,
+        &copy,
+        &[SignatureLayer::new(&k1, &reference).digest(&signed)],
+    );
+    let objects = [config_map(&registry, repo, &copy)];
+    expect(
+        &one(&k1),
+        &format!("{reference}@{copy}"),
+        &objects,
+        false,
+        &format!("the signature is for {signed}, not this image"),
+    );
+
+    // Annotations: required ones must be in the payload with the same value.
+    let annotated = registry.push_test_image(repo, "annotated", "annotated");
+    sign_and_push(
+        &registry,
+        repo,
+        &annotated,
+        &[SignatureLayer::new(&k1, &reference).annotations(json!({"env": "dev", "team": "a"}))],
+    );
+    let objects = [config_map(&registry, repo, &annotated)];
+    let image = format!("{reference}@{annotated}");
+    let with = |a: Value| settings(&pattern, vec![key(&k1)], None, a);
+    expect(&with(json!({"env": "dev"})), &image, &objects, true, "");
+    expect(
+        &with(json!({"env": "dev", "team": "a"})),
+        &image,
+        &objects,
+        true,
+        "",
+    );
+    expect(
+        &with(json!({"env": "prod"})),
+        &image,
+        &objects,
+        false,
+        "annotation \"env\" is \"dev\", not \"prod\"",
+    );
+    expect(
+        &with(json!({"owner": "me"})),
+        &image,
+        &objects,
+        false,
+        "annotation \"owner\" is missing",
+    );
+
+    // N of M: signed by k1 only.
+    let both = vec![key(&k1), key(&k2)];
+    expect(
+        &settings(&pattern, both.clone(), Some(1), json!({})),
+        &image,
+        &objects,
+        true,
+        "",
+    );
+    expect(
+        &settings(&pattern, both.clone(), None, json!({})),
+        &image,
+        &objects,
+        false,
+        "1 of the 2 attestors required vouched (2 configured)",
+    );
+    // Signed by both: 2 of 2.
+    let twice = registry.push_test_image(repo, "twice", "twice");
+    sign_and_push(
+        &registry,
+        repo,
+        &twice,
+        &[
+            SignatureLayer::new(&k1, &reference),
+            SignatureLayer::new(&k2, &reference),
+        ],
+    );
+    let objects = [config_map(&registry, repo, &twice)];
+    expect(
+        &settings(&pattern, both, None, json!({})),
+        &format!("{reference}@{twice}"),
+        &objects,
+        true,
+        "",
+    );
+}
+
+/// The real signatures of 2021 (see `../shared/testdata/cosign-signatures/SOURCE`).
+struct Real {
+    image: String,
+    payload: Vec<u8>,
+    annotations: BTreeMap<String, String>,
+}
+
+fn real(name: &str) -> Real {
+    let dir = custody_host_tests::repo_root()
+        .join("../shared/testdata/cosign-signatures")
+        .join(name);
+    let layer: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("signature-layer.json")).expect("signature-layer.json"),
+    )
+    .expect("json");
+    Real {
+        image: layer["image"].as_str().expect("image").to_owned(),
+        payload: std::fs::read(dir.join("payload.json")).expect("payload.json"),
+        annotations: serde_json::from_value(layer["layer"]["annotations"].clone())
+            .expect("annotations"),
+    }
+}
+
+impl Real {
+    /// The pod with `payload` and `annotations` as its signature bundle in the annotation.
+    fn request(&self, payload: &[u8], annotations: &BTreeMap<String, String>) -> Value {
+        let bundle = signature_bundle(payload, annotations).expect("a bundle");
+        pod_request(
+            &[&self.image],
+            json!({"custody.dev/attestations": json!([bundle]).to_string()}),
+        )
+    }
+}
+
+/// The 2021 "sigstore" CA, the first certificate authority of the public-good trusted root, as
+/// PEM.
+fn fulcio_2021_ca() -> String {
+    let root: Value = serde_json::from_slice(
+        &std::fs::read(
+            custody_host_tests::repo_root()
+                .join("../shared/testdata/sigstore-public-good/trusted_root.json"),
+        )
+        .expect("trusted_root.json"),
+    )
+    .expect("json");
+    let der = root["certificateAuthorities"][0]["certChain"]["certificates"][0]["rawBytes"]
+        .as_str()
+        .expect("rawBytes");
+    let body = der
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned());
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        body.collect::<Vec<_>>().join("\n")
+    )
+}
+
+fn verdict(settings: &Value, request: &Value) -> Vec<Outcome> {
+    BUILDS
+        .into_iter()
+        .map(|b| run(b, settings, request, &[]))
+        .collect()
+}
+
+fn assert_denied(outcomes: &[Outcome], reason: &str, what: &str) {
+    for o in outcomes {
+        assert!(!o.accepted, "{what}: {o:#?}");
+        assert!(
+            o.lines.iter().any(|l| l.contains(reason)),
+            "{what}: {:?} does not say {reason:?}",
+            o.lines
+        );
+    }
+}
+
+#[test]
+fn the_real_keyless_signature_of_2021() {
+    let r = real("keyless-2021");
+    let cert = r.annotations["dev.sigstore.cosign/certificate"].clone();
+    let pattern = "registry-testing.svc.lan/*";
+    let certificate = |require: bool| {
+        settings(
+            pattern,
+            vec![json!({
+                "certificate": {"certificate": cert, "certificateChain": [fulcio_2021_ca()]},
+                "requireRekorBundle": require,
+            })],
+            None,
+            json!({}),
+        )
+    };
+    let good = r.request(&r.payload, &r.annotations);
+    for o in verdict(&certificate(true), &good) {
+        assert!(o.accepted, "{o:#?}");
+    }
+    // An identity names its issuer, and this certificate has none (Fulcio wrote none in 2021).
+    let keyless = settings(
+        pattern,
+        vec![
+            json!({"keyless": {"issuer": "https://accounts.google.com", "subject": "flavio@castelli.me"}}),
+        ],
+        None,
+        json!({}),
+    );
+    assert_denied(
+        &verdict(&keyless, &good),
+        "no OIDC issuer extension",
+        "keyless",
+    );
+    let github = settings(
+        pattern,
+        vec![json!({"githubActions": {"owner": "flavio"}})],
+        None,
+        json!({}),
+    );
+    assert_denied(
+        &verdict(&github, &good),
+        "identity mismatch",
+        "githubActions",
+    );
+
+    // Every field altered in turn is denied.
+    let payload = altered_reference(&r.payload);
+    assert_denied(
+        &verdict(&certificate(true), &r.request(&payload, &r.annotations)),
+        "signature invalid",
+        "payload",
+    );
+    let sig_key = "dev.cosignproject.cosign/signature";
+    let altered = |key: &str, value: String| {
+        let mut a = r.annotations.clone();
+        a.insert(key.to_owned(), value);
+        r.request(&r.payload, &a)
+    };
+    let flip_b64 = |text: &str, at: usize| {
+        let mut bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .expect("base64");
+        let i = at.min(bytes.len() - 1);
+        bytes[i] ^= 1;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    assert_denied(
+        &verdict(
+            &certificate(true),
+            &altered(sig_key, flip_b64(&r.annotations[sig_key], 40)),
+        ),
+        "signature invalid",
+        "signature",
+    );
+    // The certificate: one bit of its signature (the last bytes), or another certificate.
+    let cert_der = pem_body(&cert);
+    let broken_cert = to_pem(&flip(&cert_der, cert_der.len() - 5));
+    assert!(
+        !verdict(
+            &certificate(true),
+            &altered("dev.sigstore.cosign/certificate", broken_cert)
+        )
+        .iter()
+        .any(|o| o.accepted),
+        "certificate"
+    );
+    let rekor: Value =
+        serde_json::from_str(&r.annotations["dev.sigstore.cosign/bundle"]).expect("rekor bundle");
+    let cases: [(&str, Value); 5] = [
+        (
+            "/SignedEntryTimestamp",
+            json!(flip_b64(
+                rekor["SignedEntryTimestamp"].as_str().expect("set"),
+                30
+            )),
+        ),
+        (
+            "/Payload/body",
+            json!(flip_b64(
+                rekor["Payload"]["body"].as_str().expect("body"),
+                100
+            )),
+        ),
+        (
+            "/Payload/integratedTime",
+            json!(rekor["Payload"]["integratedTime"].as_i64().expect("time") + 1),
+        ),
+        (
+            "/Payload/logIndex",
+            json!(rekor["Payload"]["logIndex"].as_i64().expect("index") + 1),
+        ),
+        (
+            "/Payload/logID",
+            json!(format!(
+                "00{}",
+                &rekor["Payload"]["logID"].as_str().expect("id")[2..]
+            )),
+        ),
+    ];
+    for (pointer, value) in cases {
+        let mut changed = rekor.clone();
+        *changed.pointer_mut(pointer).expect(pointer) = value;
+        let outcomes = verdict(
+            &certificate(true),
+            &altered("dev.sigstore.cosign/bundle", changed.to_string()),
+        );
+        for o in &outcomes {
+            assert!(!o.accepted, "{pointer}: {o:#?}");
+        }
+    }
+    // Without its Rekor entry: denied when one is required; without the requirement, the
+    // certificate must be valid now, and it expired in 2021 (the Gatekeeper build has no clock
+    // to tell: denied too).
+    let mut bare = r.annotations.clone();
+    bare.remove("dev.sigstore.cosign/bundle");
+    let request = r.request(&r.payload, &bare);
+    assert_denied(
+        &verdict(&certificate(true), &request),
+        "transparency log",
+        "no log entry",
+    );
+    for o in verdict(&certificate(false), &request) {
+        assert!(
+            !o.accepted,
+            "an expired certificate without a log entry: {o:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_real_key_signature_of_2021() {
+    let r = real("key-2021");
+    let dir = custody_host_tests::repo_root().join("../shared/testdata/cosign-signatures/key-2021");
+    let pem = std::fs::read_to_string(dir.join("pub.pem")).expect("pub.pem");
+    let pattern = "registry-testing.svc.lan/*";
+    let with = |require: Option<bool>| {
+        let mut attestor = json!({"publicKey": pem});
+        if let Some(r) = require {
+            attestor["requireRekorBundle"] = json!(r);
+        }
+        settings(pattern, vec![attestor], None, json!({}))
+    };
+    let good = r.request(&r.payload, &r.annotations);
+    for o in verdict(&with(Some(false)), &good) {
+        assert!(o.accepted, "{o:#?}");
+    }
+    // It was signed without a transparency log: the default requires one.
+    assert_denied(&verdict(&with(None), &good), "transparency log", "default");
+    // Altered payload, altered signature, another image's digest in the payload.
+    let payload = altered_reference(&r.payload);
+    assert_denied(
+        &verdict(&with(Some(false)), &r.request(&payload, &r.annotations)),
+        "signature invalid",
+        "payload",
+    );
+    let mut a = r.annotations.clone();
+    let sig = a
+        .get_mut("dev.cosignproject.cosign/signature")
+        .expect("signature");
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(&*sig)
+        .expect("b64");
+    bytes[30] ^= 1;
+    *sig = base64::engine::general_purpose::STANDARD.encode(bytes);
+    assert_denied(
+        &verdict(&with(Some(false)), &r.request(&r.payload, &a)),
+        "signature invalid",
+        "signature",
+    );
+}
+
+fn pem_body(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("pem base64")
+}
+
+fn to_pem(der: &[u8]) -> String {
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<String> = text
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
+}
+
+fn flip(bytes: &[u8], at: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[at] ^= 1;
+    b
+}
+
+/// The payload with one letter of its docker reference changed: still JSON naming the same
+/// digest, so only the signature can tell.
+fn altered_reference(payload: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(payload.to_vec()).expect("utf-8");
+    let altered = text.replacen("svc.lan", "svc.lam", 1);
+    assert_ne!(altered, text);
+    altered.into_bytes()
+}
