@@ -129,6 +129,7 @@ bench: modules
 	cargo bench -p custody-host-tests --bench gatekeeper
 	cargo bench -p custody-host-tests --bench sigstore
 	cargo bench -p custody-host-tests --bench verify_slsa
+	cargo bench -p custody-host-tests --bench verify_signature
 
 clean:
 	cargo clean

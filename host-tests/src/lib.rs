@@ -66,6 +66,7 @@ pub mod cosign;
 /// Kubewarden's own request and response types, which every request and answer is checked
 /// against.
 pub mod kubewarden;
+pub mod real_signatures;
 /// A real OCI registry for tests (Debian's docker-registry on loopback) and what to push into it.
 pub mod registry;
 /// The sigstore-conformance `bundle-verify` cases, read as the SDK's native conformance test reads

@@ -17,6 +17,7 @@ use custody_host::NoCapabilities;
 use custody_host_tests::cosign::{
     fetch_signatures, generate_key, sign_and_push, CosignKey, KeyKind, SignatureLayer, Tamper,
 };
+use custody_host_tests::real_signatures::{fulcio_2021_ca, real};
 use custody_host_tests::registry::Registry;
 use custody_host_tests::slsa::{pod_request, run_policy, Build, Outcome, BUILDS};
 use custody_sdk::settings::NamespaceName;
@@ -287,64 +288,6 @@ fn tampering_other_digests_annotations_and_n_of_m() {
         true,
         "",
     );
-}
-
-/// The real signatures of 2021 (see `../shared/testdata/cosign-signatures/SOURCE`).
-struct Real {
-    image: String,
-    payload: Vec<u8>,
-    annotations: BTreeMap<String, String>,
-}
-
-fn real(name: &str) -> Real {
-    let dir = custody_host_tests::repo_root()
-        .join("../shared/testdata/cosign-signatures")
-        .join(name);
-    let layer: Value = serde_json::from_slice(
-        &std::fs::read(dir.join("signature-layer.json")).expect("signature-layer.json"),
-    )
-    .expect("json");
-    Real {
-        image: layer["image"].as_str().expect("image").to_owned(),
-        payload: std::fs::read(dir.join("payload.json")).expect("payload.json"),
-        annotations: serde_json::from_value(layer["layer"]["annotations"].clone())
-            .expect("annotations"),
-    }
-}
-
-impl Real {
-    /// The pod with `payload` and `annotations` as its signature bundle in the annotation.
-    fn request(&self, payload: &[u8], annotations: &BTreeMap<String, String>) -> Value {
-        let bundle = signature_bundle(payload, annotations).expect("a bundle");
-        pod_request(
-            &[&self.image],
-            json!({"custody.dev/attestations": json!([bundle]).to_string()}),
-        )
-    }
-}
-
-/// The 2021 "sigstore" CA, the first certificate authority of the public-good trusted root, as
-/// PEM.
-fn fulcio_2021_ca() -> String {
-    let root: Value = serde_json::from_slice(
-        &std::fs::read(
-            custody_host_tests::repo_root()
-                .join("../shared/testdata/sigstore-public-good/trusted_root.json"),
-        )
-        .expect("trusted_root.json"),
-    )
-    .expect("json");
-    let der = root["certificateAuthorities"][0]["certChain"]["certificates"][0]["rawBytes"]
-        .as_str()
-        .expect("rawBytes");
-    let body = der
-        .as_bytes()
-        .chunks(64)
-        .map(|c| String::from_utf8_lossy(c).into_owned());
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        body.collect::<Vec<_>>().join("\n")
-    )
 }
 
 fn verdict(settings: &Value, request: &Value) -> Vec<Outcome> {
