@@ -459,3 +459,124 @@ fn signature<'a>(
 }
 
 custody_sdk::export_policy!(VerifySignature);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custody_sdk::policy::{gatekeeper, validate_settings};
+    use custody_sdk::NoHost;
+    use serde_json::{json, Value};
+
+    const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE60I39eN4BmPl7xG9LS+sE4PdfSdF\nDUTkdO34st3FIG3WN3SCfdt7/UzyOzdKkLcal2hw5W7YOSU8E7BzK7cRgA==\n-----END PUBLIC KEY-----\n";
+
+    fn settings_error(attestor: Value, source: Option<&str>) -> Option<String> {
+        let mut entry = json!({"patterns": ["ghcr.io/*"], "attestors": {"entries": [attestor]}});
+        if let Some(s) = source {
+            entry["source"] = json!(s);
+        }
+        let settings = json!({ "images": [entry] }).to_string();
+        validate_settings::<VerifySignature>(settings.as_bytes()).message
+    }
+
+    /// What the host cannot verify as configured is refused when the settings load, naming the
+    /// attestor; the same attestor is fine in cluster mode.
+    #[test]
+    fn host_mode_refuses_what_kubewardens_host_cannot_check() {
+        let cases = [
+            (json!({"publicKey": PEM}), "does not require a Rekor bundle"),
+            (
+                json!({"keyless": {"issuerPrefix": "https://token.actions.githubusercontent.com", "subject": "x"}}),
+                "`issuerPrefix`, `issuerRegExp` and `subjectRegExp` need `source: cluster`",
+            ),
+            (
+                json!({"keyless": {"issuer": "https://a.example", "subjectRegExp": "https://a\\.example/.*"}}),
+                "need `source: cluster`",
+            ),
+        ];
+        for (attestor, want) in cases {
+            let err = settings_error(attestor.clone(), None).unwrap_or_default();
+            assert!(
+                err.starts_with("invalid settings: images[0].attestors.entries[0]: ")
+                    && err.contains(want),
+                "{attestor}: {err}"
+            );
+            assert_eq!(settings_error(attestor, Some("cluster")), None);
+        }
+        let ok = json!({"publicKey": PEM, "requireRekorBundle": false});
+        assert_eq!(settings_error(ok, Some("host")), None);
+        let ok = json!({"keyless": {"issuer": "https://a.example", "subjectPrefix": "https://a.example/org/"}});
+        assert_eq!(settings_error(ok, None), None);
+    }
+
+    #[test]
+    fn attestor_kinds_are_checked() {
+        let cases = [
+            (
+                json!({"publicKey": PEM, "keyless": {"issuer": "i", "subject": "s"}}),
+                "an attestor is exactly one of",
+            ),
+            (json!({}), "an attestor is exactly one of"),
+            (
+                json!({"githubActions": {"owner": "my org"}}),
+                "githubActions.owner: \"my org\" is not a GitHub owner name",
+            ),
+            (
+                json!({"githubActions": {"owner": "o", "repository": ".."}}),
+                "githubActions.repository",
+            ),
+            (
+                json!({"githubActions": {"owner": "o"}, "requireRekorBundle": false}),
+                "a keyless signature always needs its transparency log entry",
+            ),
+            (
+                json!({"certificate": {"certificate": "not PEM"}}),
+                "certificate: ",
+            ),
+            (
+                json!({"publicKey": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}),
+                "publicKey: ",
+            ),
+        ];
+        for (attestor, want) in cases {
+            let err = settings_error(attestor.clone(), Some("cluster")).unwrap_or_default();
+            assert!(
+                err.starts_with("invalid settings: images[0].attestors.entries[0]")
+                    && err.contains(want),
+                "{attestor}: {err}"
+            );
+        }
+    }
+
+    /// The Gatekeeper evaluation has no host: `source: host` is a violation there, and the
+    /// default source is the cluster.
+    #[test]
+    fn gatekeeper_has_no_host_source() {
+        let pinned = format!("ghcr.io/acme/app@sha256:{}", "a".repeat(64));
+        let review = json!({
+            "uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "operation": "CREATE", "namespace": "default",
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                       "spec": {"containers": [{"name": "c", "image": pinned}]}},
+        });
+        let attestors = json!({"entries": [{"publicKey": PEM, "requireRekorBundle": false}]});
+        let input = |source: Option<&str>| {
+            let mut entry = json!({"patterns": ["ghcr.io/*"], "attestors": attestors});
+            if let Some(s) = source {
+                entry["source"] = json!(s);
+            }
+            json!({"review": review, "parameters": {"images": [entry]}}).to_string()
+        };
+        let host = gatekeeper::<VerifySignature>(input(Some("host")).as_bytes(), &mut NoHost);
+        assert_eq!(host.len(), 1, "{host:?}");
+        assert!(
+            host[0]
+                .msg
+                .contains("images[0].source: `host` needs Kubewarden's host capabilities"),
+            "{host:?}"
+        );
+        let default = gatekeeper::<VerifySignature>(input(None).as_bytes(), &mut NoHost);
+        assert_eq!(default.len(), 1, "{default:?}");
+        assert!(default[0].msg.contains("no signature found"), "{default:?}");
+    }
+}
