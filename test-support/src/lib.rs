@@ -2,6 +2,8 @@
 //!
 //! - [`cosign_layout`]: cosign-saved OCI layouts (the real slsa-github-generator images in
 //!   `shared/testdata`);
+//! - [`registry`]: a real OCI registry (Debian's docker-registry on loopback) and what to push
+//!   into it;
 //! - [`sigstore_cases`]: the sigstore-conformance `bundle-verify` cases, decided in one place for
 //!   the native suite and the wasm one;
 //! - [`test_log`]: a private transparency log made with real cryptography.
@@ -10,5 +12,6 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod cosign_layout;
+pub mod registry;
 pub mod sigstore_cases;
 pub mod test_log;
