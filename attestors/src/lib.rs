@@ -99,7 +99,7 @@ impl<'de> Deserialize<'de> for Attestor {
                     .map_err(|e| D::Error::custom(format!("publicKey: {e}")))?;
                 let fingerprint = match &policy {
                     Policy::Key { spki, .. } => sigstore::hex(&sigstore::sha256(spki)),
-                    Policy::Identity { .. } => String::new(),
+                    Policy::Identity { .. } | Policy::Certificate(_) => String::new(),
                 };
                 Ok(Attestor {
                     label: format!(
@@ -438,6 +438,7 @@ impl Signer {
                 sans: id.sans.clone(),
             },
             (None, Policy::Key { spki, .. }) => Signer::Key(spki.clone()),
+            (None, Policy::Certificate(c)) => Signer::Key(c.spki().to_vec()),
             (None, Policy::Identity { .. }) => Signer::Identity {
                 issuer: None,
                 sans: Vec::new(),
@@ -554,6 +555,7 @@ impl RequestCache {
         })?;
         let key = match &attestor.policy {
             Policy::Key { spki, .. } => Some(spki.clone()),
+            Policy::Certificate(c) => Some(c.certificate().to_vec()),
             Policy::Identity { .. } => None,
         };
         let id = (digest.to_string(), slot, key);

@@ -270,7 +270,10 @@ fn a_key_signed_provenance_is_allowed_with_its_key_and_the_custom_root() {
             Some(INTEGRATED_TIME + 60),
         )
         .expect("verified");
-        assert_eq!(verified.signing_time, Timestamp::from_unix(INTEGRATED_TIME));
+        assert_eq!(
+            verified.signing_time,
+            Some(Timestamp::from_unix(INTEGRATED_TIME))
+        );
         assert_eq!(verified.identity, None);
 
         // In the ConfigMap.

@@ -134,6 +134,12 @@ pub enum Content {
     MessageSignature {
         digest: Option<(String, Vec<u8>)>,
         signature: Vec<u8>,
+        /// The signed message itself, when the bundle carries it: `messageSignature.message`
+        /// (base64), a member of ours that is not in the Sigstore bundle format, written by
+        /// [`cosign::signature_bundle`](super::cosign::signature_bundle) (the simple-signing
+        /// payload of a cosign image signature). When present, the bundle's `messageDigest` is
+        /// its SHA-256 (checked when parsed). See [`Bundle::message`].
+        message: Option<Vec<u8>>,
     },
     Dsse(DsseEnvelope),
 }
@@ -295,6 +301,46 @@ struct RawCheckpoint {
 struct RawMessageSignature {
     message_digest: Option<RawDigest>,
     signature: String,
+    /// Ours, not the bundle format's: see [`Content::MessageSignature`].
+    message: Option<String>,
+}
+
+impl RawMessageSignature {
+    fn parse(self) -> Result<Content, Error> {
+        let digest = self
+            .message_digest
+            .map(|d| Ok::<_, Error>((d.algorithm, b64("bundle messageDigest", &d.digest)?)))
+            .transpose()?;
+        let message = self
+            .message
+            .map(|m| b64("bundle messageSignature.message", &m))
+            .transpose()?;
+        if let Some(message) = &message {
+            match &digest {
+                Some((alg, d)) if alg == "SHA2_256" && d.as_slice() == super::sha256(message) => {}
+                Some((alg, _)) if alg == "SHA2_256" => {
+                    return Err(malformed(
+                        "bundle: messageSignature.message does not have the messageDigest",
+                    ))
+                }
+                Some((alg, _)) => {
+                    return Err(malformed(format!(
+                    "bundle: messageSignature.message with a {alg} messageDigest (only SHA2_256)"
+                )))
+                }
+                None => {
+                    return Err(malformed(
+                        "bundle: messageSignature.message without a messageDigest",
+                    ))
+                }
+            }
+        }
+        Ok(Content::MessageSignature {
+            digest,
+            signature: b64("bundle messageSignature.signature", &self.signature)?,
+            message,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -400,6 +446,19 @@ fn entry(i: usize, raw: RawEntry) -> Result<TlogEntry, Error> {
 }
 
 impl Bundle {
+    /// The signed message a message-signature bundle carries (`messageSignature.message`, see
+    /// [`Content::MessageSignature`]): the artifact to verify the bundle for, as
+    /// [`Artifact::Bytes`](super::Artifact::Bytes). `None` for a DSSE bundle or a plain Sigstore
+    /// bundle. Nothing in it is trusted until [`verify`](super::verify()) accepts the bundle.
+    pub fn message(&self) -> Option<&[u8]> {
+        match &self.content {
+            Content::MessageSignature {
+                message: Some(m), ..
+            } => Some(m),
+            _ => None,
+        }
+    }
+
     /// Parses a bundle's JSON, checking its media type and the fields its version requires.
     pub fn from_json(json: &[u8]) -> Result<Self, Error> {
         let raw: RawBundle =
@@ -459,13 +518,7 @@ impl Bundle {
             .map(|t| b64("bundle RFC 3161 timestamp", &t.signed_timestamp))
             .collect::<Result<Vec<_>, _>>()?;
         let content = match (raw.message_signature, raw.dsse_envelope) {
-            (Some(m), None) => Content::MessageSignature {
-                digest: m
-                    .message_digest
-                    .map(|d| Ok::<_, Error>((d.algorithm, b64("bundle messageDigest", &d.digest)?)))
-                    .transpose()?,
-                signature: b64("bundle messageSignature.signature", &m.signature)?,
-            },
+            (Some(m), None) => m.parse()?,
             (None, Some(env)) => Content::Dsse(env.parse("bundle dsseEnvelope")?),
             _ => {
                 return Err(malformed(
@@ -488,6 +541,65 @@ impl Bundle {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+
+    /// A message signature's `message` (ours) must have the bundle's `messageDigest`.
+    #[test]
+    fn a_message_must_have_the_message_digest() {
+        let json = |message: &[u8], digest: Option<(&str, [u8; 32])>| {
+            let mut signature = serde_json::json!({
+                "signature": super::super::b64_encode(b"sig"),
+                "message": super::super::b64_encode(message),
+            });
+            if let Some((algorithm, d)) = digest {
+                signature["messageDigest"] = serde_json::json!({
+                    "algorithm": algorithm,
+                    "digest": super::super::b64_encode(&d),
+                });
+            }
+            serde_json::json!({
+                "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+                "verificationMaterial": {"publicKey": {"hint": ""}},
+                "messageSignature": signature,
+            })
+            .to_string()
+        };
+        let sha256 = super::super::sha256;
+        let bundle =
+            Bundle::from_json(json(b"payload", Some(("SHA2_256", sha256(b"payload")))).as_bytes())
+                .unwrap();
+        assert_eq!(bundle.message(), Some(&b"payload"[..]));
+        for (text, want) in [
+            (
+                json(b"payload", Some(("SHA2_256", sha256(b"other")))),
+                "malformed: bundle: messageSignature.message does not have the messageDigest",
+            ),
+            (
+                json(b"payload", Some(("SHA2_384", sha256(b"payload")))),
+                "malformed: bundle: messageSignature.message with a SHA2_384 messageDigest (only SHA2_256)",
+            ),
+            (
+                json(b"payload", None),
+                "malformed: bundle: messageSignature.message without a messageDigest",
+            ),
+            (
+                json(b"payload", Some(("SHA2_256", sha256(b"payload"))))
+                    .replace(&super::super::b64_encode(b"payload"), "not base64!"),
+                "malformed: bundle messageSignature.message: invalid base64: Invalid symbol 32, offset 3.",
+            ),
+        ] {
+            assert_eq!(Bundle::from_json(text.as_bytes()).unwrap_err().to_string(), want);
+        }
+        // Without a message (a plain Sigstore bundle), there is none to read.
+        let mut plain: Value =
+            serde_json::from_str(&json(b"payload", Some(("SHA2_256", sha256(b"payload")))))
+                .unwrap();
+        plain["messageSignature"]
+            .as_object_mut()
+            .unwrap()
+            .remove("message");
+        let plain = plain.to_string();
+        assert_eq!(Bundle::from_json(plain.as_bytes()).unwrap().message(), None);
+    }
 
     /// The statement is read once, and only from an in-toto payload.
     #[test]

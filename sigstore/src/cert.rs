@@ -7,7 +7,7 @@ use super::{certificate_invalid, malformed, Error, PublicKey};
 use const_oid::ObjectIdentifier;
 use der::{Decode as _, Encode as _};
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectAltName};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
 use x509_cert::Certificate;
 
 /// Fulcio's OIDC issuer extension, the raw string (deprecated form).
@@ -39,10 +39,20 @@ pub(crate) fn validity(cert: &Certificate) -> (Timestamp, Timestamp) {
 }
 
 pub(crate) fn check_valid_at(what: &str, cert: &Certificate, t: Timestamp) -> Result<(), Error> {
+    check_valid_when(what, cert, t, "signing time")
+}
+
+/// [`check_valid_at`], `when` naming the time in the error.
+pub(crate) fn check_valid_when(
+    what: &str,
+    cert: &Certificate,
+    t: Timestamp,
+    when: &str,
+) -> Result<(), Error> {
     let (not_before, not_after) = validity(cert);
     if t < not_before || t > not_after {
         return Err(certificate_invalid(format!(
-            "{what} not valid at signing time {t} (valid {not_before} to {not_after})"
+            "{what} not valid at {when} {t} (valid {not_before} to {not_after})"
         )));
     }
     Ok(())
@@ -96,6 +106,54 @@ pub(crate) fn check_signed_by(
         .map_err(|_| certificate_invalid(format!("{what}: signature by the CA does not verify")))
 }
 
+/// A signing certificate must be an end-entity (not a CA) code-signing certificate; `what` names
+/// it in the error.
+pub(crate) fn check_code_signing(what: &str, cert: &Certificate) -> Result<(), Error> {
+    let is_ca = cert
+        .tbs_certificate()
+        .get_extension::<BasicConstraints>()
+        .map_err(|e| malformed(format!("{what}: bad basicConstraints: {e}")))?
+        .is_some_and(|(_, bc)| bc.ca);
+    if is_ca {
+        return Err(certificate_invalid(format!("{what} is a CA certificate")));
+    }
+    if !has_eku(cert, CODE_SIGNING)? {
+        return Err(certificate_invalid(format!(
+            "{what} is not a code-signing certificate"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the certificate's key usage extension allows digital signatures (`false` without
+/// one).
+pub(crate) fn has_digital_signature_usage(cert: &Certificate) -> Result<bool, Error> {
+    let usage = cert
+        .tbs_certificate()
+        .get_extension::<KeyUsage>()
+        .map_err(|e| malformed(format!("certificate: bad keyUsage: {e}")))?;
+    Ok(usage.is_some_and(|(_, u)| u.digital_signature()))
+}
+
+/// The DER certificates of PEM text; any other PEM block is refused.
+pub(crate) fn pem_certificates(what: &str, text: impl AsRef<[u8]>) -> Result<Vec<Vec<u8>>, Error> {
+    let blocks =
+        pem::parse_many(text.as_ref()).map_err(|e| malformed(format!("{what}: bad PEM: {e}")))?;
+    blocks
+        .into_iter()
+        .map(|b| {
+            if b.tag() == "CERTIFICATE" {
+                Ok(b.into_contents())
+            } else {
+                Err(malformed(format!(
+                    "{what}: PEM block {:?}, not CERTIFICATE",
+                    b.tag()
+                )))
+            }
+        })
+        .collect()
+}
+
 /// Only the leaf is taken from the bundle; a chain the bundle carries must not include a root
 /// (roots come only from the trusted root).
 pub(crate) fn check_bundle_chain(bundle_chain: &[Vec<u8>]) -> Result<(), Error> {
@@ -122,21 +180,7 @@ pub(crate) fn verify_chain(
     t: Timestamp,
 ) -> Result<Vec<u8>, Error> {
     check_bundle_chain(bundle_chain)?;
-    let tbs = leaf.tbs_certificate();
-    let leaf_ca = tbs
-        .get_extension::<BasicConstraints>()
-        .map_err(|e| malformed(format!("leaf certificate: bad basicConstraints: {e}")))?
-        .is_some_and(|(_, bc)| bc.ca);
-    if leaf_ca {
-        return Err(certificate_invalid(
-            "certificate chain: the leaf is a CA certificate",
-        ));
-    }
-    if !has_eku(leaf, CODE_SIGNING)? {
-        return Err(certificate_invalid(
-            "certificate chain: the leaf is not a code-signing certificate",
-        ));
-    }
+    check_code_signing("certificate chain: the leaf", leaf)?;
     check_valid_at("certificate chain: leaf", leaf, t)?;
     let mut last =
         certificate_invalid("certificate chain: no certificate authority in the trusted root");

@@ -8,13 +8,18 @@
 //! - [`cosign::attestation_bundle`]: a cosign attestation layer (tag `sha256-<hex>.att`) as a
 //!   bundle v0.1 (keeping the layer blob, the envelope's logged bytes, when its Rekor entry is
 //!   an `intoto` 0.0.1 one: [`DsseEnvelope::raw`]);
+//! - [`cosign::signature_bundle`]: a cosign image signature layer (tag `sha256-<hex>.sig`) as a
+//!   bundle v0.1 whose message signature carries the signed simple-signing payload
+//!   ([`Bundle::message`], read with [`cosign::SimpleSigning`]);
 //! - [`verify`]: checks a bundle against an [`Artifact`] (its bytes, or only its SHA-256 digest,
 //!   as for a container image), a [`Policy`] (an OIDC identity, issuer and subject each matched
-//!   by a [`Matcher`]: exactly, by prefix or by an anchored regular expression; or a public key)
-//!   and a trusted root, at a time the caller gives, or none (wasm32-unknown-unknown has no clock:
-//!   then only the "not in the future" checks are skipped). It returns the verified signing time
-//!   and the certificate's [`Identity`]: issuer, SANs and the Fulcio build extensions (build
-//!   signer, source repository, digest and ref, build config, trigger, run...).
+//!   by a [`Matcher`]: exactly, by prefix or by an anchored regular expression; a public key; or
+//!   a configured certificate and chain, [`CertificatePolicy`]; the last two with or without a
+//!   transparency log entry required) and a trusted root, at a time the caller gives, or none
+//!   (wasm32-unknown-unknown has no clock: then only the "not in the future" checks are skipped).
+//!   It returns the verified signing time (none for a bundle signed without a log, when the
+//!   policy allows it) and the certificate's [`Identity`]: issuer, SANs and the Fulcio build
+//!   extensions (build signer, source repository, digest and ref, build config, trigger, run...).
 //!
 //! What is verified, in order: the certificate's identity, first, so that a bundle by another
 //! signer is refused before any cryptography; the artifact signature (message signature or DSSE
@@ -24,16 +29,18 @@
 //! entry: v1 (signed entry timestamp) or v2 (`hashedrekord` 0.0.2 and `dsse` 0.0.2, timed by
 //! RFC 3161 timestamps), its RFC 6962 inclusion proof and signed checkpoint, and that its body
 //! records this signature, certificate or key, and artifact digest or DSSE envelope, as its kind
-//! does: `hashedrekord` 0.0.1 and 0.0.2, `dsse` 0.0.1 and 0.0.2, `intoto` 0.0.2 (payload hash,
+//! does: `hashedrekord` 0.0.1 and 0.0.2, `rekord` 0.0.1 (x509 signatures: cosign's image
+//! signatures of 2021), `dsse` 0.0.1 and 0.0.2, `intoto` 0.0.2 (payload hash,
 //! payload type, signatures and keys) and `intoto` 0.0.1 (what cosign before v2 logged: the
 //! hashes of the envelope's bytes as submitted and of its payload, and the certificate or key;
 //! the bytes are the bundle's [`DsseEnvelope::raw`] when it has them, else the envelope
 //! serialised as cosign submitted it); then the Fulcio certificate chained to a trusted CA and
 //! valid at every verified signing time, and its embedded SCTs (one must verify with a CT log of
-//! the trusted root).
+//! the trusted root); or, for a certificate policy, the configured certificate and chain valid
+//! at every verified signing time (at the caller's time when there is none).
 //!
-//! Not supported: Rekor entry kinds and versions other than those above (`rekord`, `intoto`
-//! 0.0.3...); an `intoto` 0.0.1 entry whose envelope bytes the bundle neither carries nor
+//! Not supported: Rekor entry kinds and versions other than those above (`rekord` with PGP,
+//! minisign or SSH signatures, `intoto` 0.0.3...); an `intoto` 0.0.1 entry whose envelope bytes the bundle neither carries nor
 //! reproduces in cosign's form (refused: the envelope hash is never left unchecked); DSSE
 //! payload types other than in-toto; a message signature checked against a digest alone when the
 //! key does not sign a SHA-256 digest (P-384, Ed25519: [`Error::Unsupported`]); a threshold of
@@ -66,7 +73,8 @@ pub use matcher::{Matcher, Pattern, Prefix};
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
 pub use verify::{
-    check_signer, pae, verify, Artifact, Policy, Verified, MAX_TIMESTAMPS, MAX_TLOG_ENTRIES,
+    check_signer, pae, verify, Artifact, CertificatePolicy, Policy, Verified, MAX_TIMESTAMPS,
+    MAX_TLOG_ENTRIES,
 };
 
 use std::borrow::Cow;
@@ -91,8 +99,9 @@ pub enum Error {
     Unsupported(String),
     /// The signer is not the policy's: the certificate's OIDC issuer or subject does not match, or
     /// the bundle is signed with another kind of material (a key for an identity policy, a
-    /// certificate for a key policy). Checked first, before any signature. (A key policy's key is
-    /// not compared: a bundle by another key fails as [`Error::Signature`].) Boxed, so that every
+    /// certificate for a key policy), or with another certificate than a certificate policy's.
+    /// Checked first, before any signature. (A key policy's key is not compared: a bundle by
+    /// another key fails as [`Error::Signature`].) Boxed, so that every
     /// `Result<_, Error>` stays small; made with `Error::from(IdentityMismatch::…)`.
     Identity(Box<IdentityMismatch>),
     /// The artifact's signature: the message signature or the DSSE envelope's signature does not
@@ -121,6 +130,9 @@ pub enum IdentityMismatch {
     SignedWithKey,
     /// The policy wants a key; the bundle is signed with a certificate.
     SignedWithCertificate,
+    /// The policy wants a certain certificate ([`Policy::Certificate`]); the bundle is signed
+    /// with another one.
+    OtherCertificate,
     /// The certificate's OIDC issuer does not match.
     Issuer {
         /// The policy's issuer.
@@ -152,10 +164,17 @@ impl fmt::Display for IdentityMismatch {
                 expected,
                 found: Some(found),
             } => write!(f, "certificate issuer {found:?} does not match {expected}"),
+            IdentityMismatch::OtherCertificate => write!(
+                f,
+                "bundle is signed with another certificate than the policy's"
+            ),
             IdentityMismatch::Issuer {
                 expected,
                 found: None,
-            } => write!(f, "certificate has no OIDC issuer (wanted {expected})"),
+            } => write!(
+                f,
+                "certificate has no OIDC issuer extension (Fulcio wrote none before 2022; wanted {expected})"
+            ),
             IdentityMismatch::Subject { expected, found } => match found.as_slice() {
                 [] => write!(
                     f,
@@ -285,7 +304,7 @@ mod tests {
                     expected: issuer,
                     found: None,
                 }),
-                r#"identity mismatch: certificate has no OIDC issuer (wanted exact "https://issuer.example")"#,
+                r#"identity mismatch: certificate has no OIDC issuer extension (Fulcio wrote none before 2022; wanted exact "https://issuer.example")"#,
             ),
             (
                 Error::from(IdentityMismatch::Subject {
@@ -311,6 +330,10 @@ mod tests {
             (
                 Error::from(IdentityMismatch::SignedWithKey),
                 "identity mismatch: bundle is signed with a key, but no key was given (identity policy)",
+            ),
+            (
+                Error::from(IdentityMismatch::OtherCertificate),
+                "identity mismatch: bundle is signed with another certificate than the policy's",
             ),
             (
                 Error::Signature("DSSE signature does not verify".into()),

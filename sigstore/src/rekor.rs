@@ -1,11 +1,13 @@
 //! Rekor transparency log entries (v1, and v2 without a signed entry timestamp): the signed entry
 //! timestamp, the inclusion proof and its checkpoint, and the entry body, which must record the
 //! bundle's signature, signer and artifact or envelope. Supported kinds: `hashedrekord` 0.0.1
-//! and 0.0.2 (Rekor v2), `dsse` 0.0.1 and 0.0.2 (Rekor v2), `intoto` 0.0.1 (cosign before v2)
-//! and 0.0.2; [`check_body`] says what each binds.
+//! and 0.0.2 (Rekor v2), `rekord` 0.0.1 (cosign's image signatures of 2021), `dsse` 0.0.1 and
+//! 0.0.2 (Rekor v2), `intoto` 0.0.1 (cosign before v2) and 0.0.2; [`check_body`] says what each
+//! binds.
 //!
-//! Not supported (refused as such): every other kind (`rekord`, `cose`, `helm`, `jar`, `rpm`,
-//! `alpine`, `rfc3161`, `tuf`...) and version (`intoto` 0.0.3...); an `intoto` 0.0.1 entry of a
+//! Not supported (refused as such): every other kind (`cose`, `helm`, `jar`, `rpm`, `alpine`,
+//! `rfc3161`, `tuf`...) and version (`intoto` 0.0.3, `rekord` 0.0.2...); a `rekord` entry whose
+//! signature format is not `x509` (`pgp`, `minisign`, `ssh`); an `intoto` 0.0.1 entry of a
 //! bundle that neither carries the envelope's logged bytes nor has them in the form cosign and
 //! Rekor's Go clients wrote (see [`check_body`]).
 
@@ -109,7 +111,7 @@ pub(crate) fn verify_entry(
 fn supported(kind: &str, version: &str) -> bool {
     matches!(
         (kind, version),
-        ("hashedrekord" | "dsse" | "intoto", "0.0.1" | "0.0.2")
+        ("hashedrekord" | "dsse" | "intoto", "0.0.1" | "0.0.2") | ("rekord", "0.0.1")
     )
 }
 
@@ -200,6 +202,10 @@ fn check_sha256(what: &str, v: &Value, path: &[&str], want: &[u8]) -> Result<(),
 ///
 /// - `hashedrekord` 0.0.1: the artifact's SHA-256, the signature, the certificate or key (base64
 ///   PEM);
+/// - `rekord` 0.0.1 (what cosign logged for image signatures in 2021): the same, `spec.data.hash`
+///   the artifact's SHA-256 (the signed message), `spec.signature.content` the signature,
+///   `spec.signature.publicKey.content` the certificate or key (base64 PEM), and
+///   `spec.signature.format` `x509` (any other format is unsupported);
 /// - `hashedrekord` 0.0.2 (Rekor v2): the artifact's SHA-256 (over a DSSE envelope: of its
 ///   pre-authentication encoding), the signature, the certificate or key (DER);
 /// - `dsse` 0.0.1: the payload's SHA-256, each signature with its verifier (base64 PEM);
@@ -230,27 +236,17 @@ pub(crate) fn check_body(
         ));
     }
     match (entry.kind.as_str(), entry.version.as_str(), content) {
-        ("hashedrekord", "0.0.1", Content::MessageSignature { signature, .. }) => {
-            check_sha256(
-                "artifact",
-                &body,
-                &["spec", "data", "hash"],
-                artifact_sha256,
-            )?;
-            let sig = b64(
-                "tlog entry signature",
-                string(&body, &["spec", "signature", "content"])?,
-            )?;
-            if &sig != signature {
-                return Err(tlog_invalid(
-                    "tlog entry body: signature differs from the bundle's",
-                ));
+        ("rekord", "0.0.1", Content::MessageSignature { signature, .. }) => {
+            let format = string(&body, &["spec", "signature", "format"])?;
+            if format != "x509" {
+                return Err(unsupported(format!(
+                    "tlog entry body: rekord signature format {format:?} (only x509)"
+                )));
             }
-            check_pem_signer(
-                "tlog entry public key",
-                string(&body, &["spec", "signature", "publicKey", "content"])?,
-                signer,
-            )
+            check_hashed_signature(&body, signature, signer, artifact_sha256)
+        }
+        ("hashedrekord", "0.0.1", Content::MessageSignature { signature, .. }) => {
+            check_hashed_signature(&body, signature, signer, artifact_sha256)
         }
         ("dsse", "0.0.1", Content::Dsse(env)) => {
             check_sha256(
@@ -348,6 +344,31 @@ pub(crate) fn check_body(
         ))),
         (kind, version, _) => Err(unsupported(format!("tlog entry kind {kind} {version}"))),
     }
+}
+
+/// `hashedrekord` 0.0.1 and `rekord` 0.0.1: `spec.data.hash` is the artifact's SHA-256,
+/// `spec.signature.content` the signature and `spec.signature.publicKey.content` the signer.
+fn check_hashed_signature(
+    body: &Value,
+    signature: &[u8],
+    signer: &[u8],
+    artifact_sha256: &[u8; 32],
+) -> Result<(), Error> {
+    check_sha256("artifact", body, &["spec", "data", "hash"], artifact_sha256)?;
+    let sig = b64(
+        "tlog entry signature",
+        string(body, &["spec", "signature", "content"])?,
+    )?;
+    if sig != signature {
+        return Err(tlog_invalid(
+            "tlog entry body: signature differs from the bundle's",
+        ));
+    }
+    check_pem_signer(
+        "tlog entry public key",
+        string(body, &["spec", "signature", "publicKey", "content"])?,
+        signer,
+    )
 }
 
 /// A Rekor v2 `Verifier`: exactly one of `x509Certificate` and `publicKey`, its DER `rawBytes`.
@@ -751,6 +772,7 @@ mod tests {
         let signature = Content::MessageSignature {
             digest: None,
             signature: b"signature".to_vec(),
+            message: None,
         };
         assert_eq!(
             message(check(
@@ -896,10 +918,95 @@ mod tests {
         }
     }
 
+    fn rekord(hash: &[u8], sig: &[u8], format: &str, signer: &[u8]) -> Value {
+        json!({
+            "apiVersion": "0.0.1",
+            "kind": "rekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": hex(hash)}},
+                "signature": {
+                    "content": b64_encode(sig),
+                    "format": format,
+                    "publicKey": {"content": pem_b64(signer)},
+                },
+            },
+        })
+    }
+
+    #[test]
+    fn rekord_0_0_1_binds_the_message_hash_the_signature_and_the_signer() {
+        let content = Content::MessageSignature {
+            digest: None,
+            signature: b"signature".to_vec(),
+            message: None,
+        };
+        let artifact = [7; 32];
+        let run = |body: &Value| {
+            message(check_body(
+                &entry("rekord", "0.0.1", body),
+                &content,
+                SIGNER,
+                &artifact,
+            ))
+        };
+        assert_eq!(
+            run(&rekord(&artifact, b"signature", "x509", SIGNER)),
+            "verified"
+        );
+        let mut sha512 = rekord(&artifact, b"signature", "x509", SIGNER);
+        sha512["spec"]["data"]["hash"]["algorithm"] = "sha512".into();
+        let mut no_hash = rekord(&artifact, b"signature", "x509", SIGNER);
+        no_hash["spec"]["data"] = json!({"url": "https://example.test/artifact"});
+        let cases = [
+            (
+                rekord(&[8; 32], b"signature", "x509", SIGNER),
+                "invalid: tlog entry body: artifact hash does not match the bundle",
+            ),
+            (
+                rekord(&artifact, b"another signature", "x509", SIGNER),
+                "invalid: tlog entry body: signature differs from the bundle's",
+            ),
+            (
+                rekord(&artifact, b"signature", "x509", OTHER),
+                "invalid: tlog entry body: certificate or key differs from the bundle's",
+            ),
+            (
+                rekord(&artifact, b"signature", "pgp", SIGNER),
+                r#"unsupported: tlog entry body: rekord signature format "pgp" (only x509)"#,
+            ),
+            (
+                sha512,
+                "unsupported: tlog entry body: artifact hash is not sha256",
+            ),
+            (
+                no_hash,
+                "malformed: tlog entry body: no spec.data.hash.algorithm",
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(run(&body), want, "{body}");
+        }
+        // A rekord entry binds a message signature, not a DSSE envelope.
+        let dsse = Content::Dsse(envelope(&[b"signature"]));
+        assert_eq!(
+            message(check_body(
+                &entry(
+                    "rekord",
+                    "0.0.1",
+                    &rekord(&artifact, b"signature", "x509", SIGNER)
+                ),
+                &dsse,
+                SIGNER,
+                &artifact,
+            )),
+            "invalid: tlog entry: a rekord 0.0.1 entry does not match the bundle's content type"
+        );
+    }
+
     #[test]
     fn other_kinds_and_versions_are_unsupported() {
         let content = Content::Dsse(envelope(&[b"signature"]));
-        for (kind, version) in [("intoto", "0.0.3"), ("dsse", "0.0.3"), ("rekord", "0.0.1")] {
+        for (kind, version) in [("intoto", "0.0.3"), ("dsse", "0.0.3"), ("rekord", "0.0.2")] {
             assert!(!supported(kind, version));
             let body = json!({"apiVersion": version, "kind": kind, "spec": {}});
             assert_eq!(

@@ -9,18 +9,73 @@ use super::time::Timestamp;
 use super::timestamp;
 use super::trust::TrustedRoot;
 use super::{
-    hex, malformed, sha256, signature_invalid, timestamp_invalid, tlog_invalid, Error,
-    IdentityMismatch, PublicKey,
+    certificate_invalid, hex, malformed, sha256, signature_invalid, timestamp_invalid,
+    tlog_invalid, Error, IdentityMismatch, PublicKey,
 };
+use der::Encode as _;
 use serde_json::Value;
 
 /// Who must have signed.
 #[derive(Debug, Clone)]
 pub enum Policy {
-    /// A Fulcio certificate whose OIDC issuer and subject (a SAN: URI or email) match these.
+    /// A Fulcio certificate whose OIDC issuer and subject (a SAN: URI or email) match these. A
+    /// transparency log entry is always required.
     Identity { issuer: Matcher, subject: Matcher },
     /// A known public key (no certificate); `spki` is its DER SubjectPublicKeyInfo.
-    Key { key: PublicKey, spki: Vec<u8> },
+    /// `require_tlog`: whether the bundle must have a transparency log entry (see
+    /// [`Policy::requires_tlog`]).
+    Key {
+        key: PublicKey,
+        spki: Vec<u8>,
+        require_tlog: bool,
+    },
+    /// A configured certificate, optionally issued by a configured chain (not Fulcio's): made
+    /// with [`Policy::certificate_from_pem`], see [`CertificatePolicy`].
+    Certificate(Box<CertificatePolicy>),
+}
+
+/// A certificate policy (Kubewarden's "certificate" verification): the signature must verify
+/// with the key of a configured certificate, which was checked, when the policy was made, to be
+/// an end-entity code-signing certificate (key usage `digitalSignature`) issued by the
+/// configured chain, if any (the issuer first, the last one trusted as given).
+///
+/// The bundle's signing material is either that very certificate (byte for byte; any chain the
+/// bundle carries is ignored) or a public-key hint (the key is the certificate's). The
+/// certificate and the chain must be valid at every verified signing time (Rekor's integrated
+/// time, RFC 3161 timestamps); with no such time (no log entry required, none present), at
+/// `now`, and [`verify`] without a clock then refuses ([`Error::Timestamp`]). Fulcio's SCTs
+/// are not required: the certificate is not Fulcio's.
+#[derive(Debug, Clone)]
+pub struct CertificatePolicy {
+    der: Vec<u8>,
+    key: PublicKey,
+    spki: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    identity: Identity,
+    require_tlog: bool,
+}
+
+impl CertificatePolicy {
+    /// The certificate (DER).
+    pub fn certificate(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Its DER SubjectPublicKeyInfo.
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
+    /// The chain (DER), the certificate's issuer first; empty when none was given.
+    pub fn chain(&self) -> &[Vec<u8>] {
+        &self.chain
+    }
+
+    /// The certificate's SANs (and the Fulcio extensions it may have), as [`Verified::identity`]
+    /// reports them.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
 }
 
 impl Policy {
@@ -32,19 +87,118 @@ impl Policy {
         }
     }
 
-    /// A key policy from a PEM `PUBLIC KEY`.
+    /// A key policy from a PEM `PUBLIC KEY`, that requires a transparency log entry.
     pub fn key_from_pem(pem: &str) -> Result<Self, Error> {
+        Self::public_key_from_pem(pem, true)
+    }
+
+    /// A key policy from a PEM `PUBLIC KEY`; `require_tlog`: whether the bundle must have a
+    /// transparency log entry (`false`: a signature made without a log, as cosign's
+    /// `--tlog-upload=false`, is accepted, with no signing time).
+    pub fn public_key_from_pem(pem: &str, require_tlog: bool) -> Result<Self, Error> {
         let (key, spki) = PublicKey::from_pem(pem)?;
-        Ok(Policy::Key { key, spki })
+        Ok(Policy::Key {
+            key,
+            spki,
+            require_tlog,
+        })
+    }
+
+    /// A certificate policy (see [`CertificatePolicy`]): `cert_pem` is one PEM `CERTIFICATE`;
+    /// `chain`, PEM certificates (one or more an item), the certificate's issuer first and the
+    /// root last, or none (the certificate is then trusted as given); `require_tlog`: whether the
+    /// bundle must have a transparency log entry (Kubewarden's `requireRekorBundle`).
+    ///
+    /// Checked now, not at each verification: the certificate is an end-entity code-signing
+    /// certificate whose key usage allows digital signatures, and each certificate of the chain
+    /// a CA that signed the one before ([`Error::Certificate`] names the link that fails). Their
+    /// validity periods are checked by [`verify`], at the signing time.
+    pub fn certificate_from_pem(
+        cert_pem: &[u8],
+        chain: &[&[u8]],
+        require_tlog: bool,
+    ) -> Result<Self, Error> {
+        let what = "certificate policy";
+        let der =
+            match cert::pem_certificates(&format!("{what}: certificate"), cert_pem)?.as_slice() {
+                [one] => one.clone(),
+                many => {
+                    return Err(malformed(format!(
+                        "{what}: certificate: {} PEM certificates, not one",
+                        many.len()
+                    )))
+                }
+            };
+        let leaf = cert::parse(&format!("{what}: certificate"), &der)?;
+        cert::check_code_signing(&format!("{what}: the certificate"), &leaf)?;
+        if !cert::has_digital_signature_usage(&leaf)? {
+            return Err(certificate_invalid(format!(
+                "{what}: the certificate's key usage does not allow digital signatures"
+            )));
+        }
+        let mut chain_der = Vec::new();
+        for (i, pem) in chain.iter().enumerate() {
+            let blocks = cert::pem_certificates(&format!("{what}: chain[{i}]"), pem)?;
+            if blocks.is_empty() {
+                return Err(malformed(format!("{what}: chain[{i}]: no PEM certificate")));
+            }
+            chain_der.extend(blocks);
+        }
+        let parsed = chain_der
+            .iter()
+            .enumerate()
+            .map(|(i, d)| cert::parse(&format!("{what}: chain certificate {i}"), d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut child = &leaf;
+        for (i, issuer) in parsed.iter().enumerate() {
+            let link = match i.checked_sub(1) {
+                None => format!("{what}: chain certificate 0 (the certificate's issuer)"),
+                Some(before) => format!(
+                    "{what}: chain certificate {i} (the issuer of chain certificate {before})"
+                ),
+            };
+            cert::check_signed_by(&link, child, issuer)?;
+            child = issuer;
+        }
+        let spki = leaf
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| malformed(format!("{what}: certificate public key: {e}")))?;
+        Ok(Policy::Certificate(Box::new(CertificatePolicy {
+            key: cert::public_key(&leaf)?,
+            identity: cert::identity(&leaf)?,
+            der,
+            spki,
+            chain: chain_der,
+            require_tlog,
+        })))
+    }
+
+    /// Whether a bundle must have a transparency log entry: always for an identity (Fulcio
+    /// certificates live ten minutes: the log proves when they signed); as configured for a key
+    /// or a certificate. When none is required and the bundle has neither a log entry nor an
+    /// RFC 3161 timestamp, [`Verified::signing_time`] is `None`; whatever the bundle has must
+    /// still verify.
+    pub fn requires_tlog(&self) -> bool {
+        match self {
+            Policy::Identity { .. } => true,
+            Policy::Key { require_tlog, .. } => *require_tlog,
+            Policy::Certificate(c) => c.require_tlog,
+        }
     }
 }
 
 /// What a successful verification established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// When the signature was made, as proven by the transparency log.
-    pub signing_time: Timestamp,
-    /// The certificate's identity (`None` for a key policy).
+    /// When the signature was made, as proven by the transparency log or an RFC 3161 timestamp:
+    /// the earliest verified time. `None` only when the policy requires no log entry
+    /// ([`Policy::requires_tlog`]) and the bundle has neither a log entry nor a verified
+    /// timestamp.
+    pub signing_time: Option<Timestamp>,
+    /// The certificate's identity (`None` for a key policy; for a certificate policy, the
+    /// configured certificate's).
     pub identity: Option<Identity>,
 }
 
@@ -90,7 +244,13 @@ impl Artifact<'_> {
 /// `now` is the current time, Unix seconds, from the caller's clock: a log entry or timestamp
 /// later than `now` is refused. `None` (no clock, as in wasm32-unknown-unknown) skips only those
 /// "not in the future" checks; every time the bundle proves is still checked against the
-/// certificate's validity and the trusted root's validity periods.
+/// certificate's validity and the trusted root's validity periods. The one exception: a
+/// [`CertificatePolicy`] with no verified signing time (no log entry required, none in the
+/// bundle) checks its certificate's validity at `now`, and without a clock refuses
+/// ([`Error::Timestamp`]).
+///
+/// For a cosign image signature ([`cosign::signature_bundle`](super::cosign::signature_bundle)),
+/// the artifact is the signed payload the bundle carries: `Artifact::Bytes(bundle.message()…)`.
 pub fn verify(
     bundle: &Bundle,
     artifact: Artifact<'_>,
@@ -102,14 +262,29 @@ pub fn verify(
     let digest = artifact.sha256();
     check_bounds(bundle)?;
 
-    // 1. The signer's key, and its DER as the log records it. A certificate's identity is
-    //    checked first, before any signature: a bundle by another signer is refused at once.
-    let (key, signer_der, leaf) = match (&bundle.material, policy, signer(bundle, policy)?) {
-        (SigningMaterial::Certificate { leaf, chain }, _, Some((cert, id))) => {
+    // 1. The signer's key, and its DER as the log records it (for a certificate policy and a
+    //    bundle with only a key hint, the log may record the key or the certificate). A
+    //    certificate's identity is checked first, before any signature: a bundle by another
+    //    signer is refused at once.
+    let fulcio = signer(bundle, policy)?;
+    let fulcio_key;
+    let (key, signer_ders): (&PublicKey, Vec<&[u8]>) = match (&bundle.material, policy, &fulcio) {
+        (
+            SigningMaterial::Certificate { leaf, chain },
+            Policy::Identity { .. },
+            Some((cert, _)),
+        ) => {
             cert::check_bundle_chain(chain)?;
-            (cert::public_key(&cert)?, leaf.clone(), Some((cert, id)))
+            fulcio_key = cert::public_key(cert)?;
+            (&fulcio_key, vec![leaf.as_slice()])
         }
-        (_, Policy::Key { key, spki }, _) => (key.clone(), spki.clone(), None),
+        (_, Policy::Key { key, spki, .. }, _) => (key, vec![spki.as_slice()]),
+        (SigningMaterial::Certificate { .. }, Policy::Certificate(c), _) => {
+            (&c.key, vec![c.der.as_slice()])
+        }
+        (SigningMaterial::PublicKey { .. }, Policy::Certificate(c), _) => {
+            (&c.key, vec![c.spki.as_slice(), c.der.as_slice()])
+        }
         // A key for an identity policy (`signer` refused it already).
         (_, Policy::Identity { .. }, _) => {
             return Err(Error::from(IdentityMismatch::SignedWithKey))
@@ -121,6 +296,7 @@ pub fn verify(
         Content::MessageSignature {
             digest: hint,
             signature,
+            ..
         } => {
             if let Some((alg, d)) = hint {
                 if alg != "SHA2_256" {
@@ -186,27 +362,30 @@ pub fn verify(
         tsa_times.push(t);
     }
 
-    // 4. The transparency log: every entry must verify and record this signature.
-    if bundle.tlog_entries.is_empty() {
+    // 4. The transparency log: every entry must verify and record this signature; one is
+    //    required unless the policy says otherwise.
+    if bundle.tlog_entries.is_empty() && policy.requires_tlog() {
         return Err(tlog_invalid("bundle has no transparency log entry"));
     }
     let mut times = tsa_times.clone();
     for entry in &bundle.tlog_entries {
         times.extend(rekor::verify_entry(entry, trust, now, &tsa_times)?);
-        rekor::check_body(entry, &bundle.content, &signer_der, &digest)?;
+        check_body(entry, &bundle.content, &signer_ders, &digest)?;
     }
     // The chain is checked once per distinct time (a bundle may repeat one).
     times.sort_unstable();
     times.dedup();
-    let signing_time = times.first().copied().ok_or_else(|| {
-        timestamp_invalid(
+    let signing_time = times.first().copied();
+    if signing_time.is_none() && policy.requires_tlog() {
+        return Err(timestamp_invalid(
             "no verified signing time (no signed entry timestamp, no RFC 3161 timestamp)",
-        )
-    })?;
+        ));
+    }
 
-    // 5. The certificate: chain and validity at every verified time, SCTs.
-    let identity = match (leaf, &bundle.material) {
-        (Some((cert, id)), SigningMaterial::Certificate { chain, .. }) => {
+    // 5. The certificate: chain and validity at every verified time, SCTs (Fulcio); validity
+    //    of the configured certificate and chain (certificate policy).
+    let identity = match (fulcio, &bundle.material, policy) {
+        (Some((cert, id)), SigningMaterial::Certificate { chain, .. }, _) => {
             let mut issuer_spki = Vec::new();
             for t in &times {
                 issuer_spki = cert::verify_chain(&cert, chain, trust, *t)?;
@@ -214,12 +393,70 @@ pub fn verify(
             sct::verify_scts(&cert, &issuer_spki, trust)?;
             Some(id)
         }
+        (_, _, Policy::Certificate(c)) => {
+            if times.is_empty() {
+                let now = now.ok_or_else(|| {
+                    timestamp_invalid(
+                        "no verified signing time (no transparency log entry, no RFC 3161 \
+                         timestamp) and no clock to check the certificate's validity at",
+                    )
+                })?;
+                check_configured_validity(c, &[now], "the current time")?;
+            } else {
+                check_configured_validity(c, &times, "signing time")?;
+            }
+            Some(c.identity.clone())
+        }
         _ => None,
     };
     Ok(Verified {
         signing_time,
         identity,
     })
+}
+
+/// A certificate policy's certificate and chain must be valid at each of `times` (`when` names
+/// them in the error).
+fn check_configured_validity(
+    policy: &CertificatePolicy,
+    times: &[Timestamp],
+    when: &str,
+) -> Result<(), Error> {
+    let what = "certificate policy";
+    let leaf = cert::parse(&format!("{what}: certificate"), &policy.der)?;
+    let chain = policy
+        .chain
+        .iter()
+        .enumerate()
+        .map(|(i, d)| cert::parse(&format!("{what}: chain certificate {i}"), d))
+        .collect::<Result<Vec<_>, _>>()?;
+    for t in times {
+        cert::check_valid_when(&format!("{what}: the certificate"), &leaf, *t, when)?;
+        for (i, c) in chain.iter().enumerate() {
+            cert::check_valid_when(&format!("{what}: chain certificate {i}"), c, *t, when)?;
+        }
+    }
+    Ok(())
+}
+
+/// The entry's body must record the bundle with one of the signer's DER forms: the first that
+/// does is enough; else the error of the first.
+fn check_body(
+    entry: &super::TlogEntry,
+    content: &Content,
+    signer_ders: &[&[u8]],
+    digest: &[u8; 32],
+) -> Result<(), Error> {
+    let mut first = None;
+    for der in signer_ders {
+        match rekor::check_body(entry, content, der, digest) {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or_else(|| tlog_invalid("tlog entry: no signer to check the body with")))
 }
 
 /// At most this many transparency log entries in a bundle (each costs a signature check; real
@@ -248,15 +485,16 @@ fn check_bounds(bundle: &Bundle) -> Result<(), Error> {
 }
 
 /// The first, cheap step of [`verify`] alone: whether the bundle's signer can be the one `policy`
-/// wants (a certificate whose identity matches, or a key for a key policy), before any
-/// signature is checked. An `Ok` here proves nothing about the bundle; [`verify`] does.
+/// wants (a certificate whose identity matches, a key for a key policy, the very certificate of
+/// a certificate policy or a key hint), before any signature is checked. An `Ok` here proves
+/// nothing about the bundle; [`verify`] does.
 pub fn check_signer(bundle: &Bundle, policy: &Policy) -> Result<(), Error> {
     signer(bundle, policy).map(|_| ())
 }
 
-/// Step 1 of [`verify`]: the signing material must be the kind `policy` wants, and a
-/// certificate's identity must match it. Returns the parsed certificate and its identity (`None`
-/// for a key).
+/// Step 1 of [`verify`]: the signing material must be the kind `policy` wants, and a Fulcio
+/// certificate's identity must match it. Returns the parsed Fulcio certificate and its identity
+/// (`None` for a key or a certificate policy).
 fn signer(
     bundle: &Bundle,
     policy: &Policy,
@@ -268,7 +506,15 @@ fn signer(
             check_identity(&id, issuer, subject)?;
             Ok(Some((cert, id)))
         }
-        (SigningMaterial::PublicKey { .. }, Policy::Key { .. }) => Ok(None),
+        (SigningMaterial::PublicKey { .. }, Policy::Key { .. } | Policy::Certificate(_)) => {
+            Ok(None)
+        }
+        (SigningMaterial::Certificate { leaf, .. }, Policy::Certificate(c)) => {
+            if *leaf != c.der {
+                return Err(Error::from(IdentityMismatch::OtherCertificate));
+            }
+            Ok(None)
+        }
         (SigningMaterial::PublicKey { .. }, Policy::Identity { .. }) => {
             Err(Error::from(IdentityMismatch::SignedWithKey))
         }

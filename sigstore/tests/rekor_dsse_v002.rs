@@ -141,7 +141,10 @@ fn a_key_signed_dsse_0_0_2_entry_verifies() {
     let s = Signed::new();
     let bundle = s.bundle(&s.body());
     let verified = s.verify(&bundle).unwrap();
-    assert_eq!(verified.signing_time, Timestamp::from_unix(INTEGRATED_TIME));
+    assert_eq!(
+        verified.signing_time,
+        Some(Timestamp::from_unix(INTEGRATED_TIME))
+    );
     assert_eq!(verified.identity, None);
 
     // Not with another key, nor as another kind of entry.
@@ -312,12 +315,14 @@ fn a_dsse_0_0_2_entry_with_a_fulcio_certificate_verifies() {
     let (json, root) = keyless(&layout, None);
     let verified = check(&json, &root).unwrap();
     assert_eq!(
-        verified.signing_time.secs,
-        json["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
-            .as_str()
-            .unwrap()
-            .parse::<i64>()
-            .unwrap()
+        verified.signing_time.map(|t| t.secs),
+        Some(
+            json["verificationMaterial"]["tlogEntries"][0]["integratedTime"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        )
     );
 
     // The entry names another certificate (v1.9.0's) as the verifier.

@@ -87,7 +87,10 @@ fn identity_must_match_exactly() {
     let id = ok.identity.unwrap();
     assert_eq!(id.issuer.as_deref(), Some(DEFAULT_ISSUER));
     assert!(id.sans.iter().any(|s| s == DEFAULT_IDENTITY));
-    assert_eq!(ok.signing_time.secs, bundle.tlog_entries[0].integrated_time);
+    assert_eq!(
+        ok.signing_time.map(|t| t.secs),
+        Some(bundle.tlog_entries[0].integrated_time)
+    );
 
     let wrong_subject = identity(DEFAULT_ISSUER, &DEFAULT_IDENTITY.replace("main", "dev"));
     let err = verify(
@@ -250,7 +253,10 @@ fn message_signature_by_digest() {
     let policy = identity(DEFAULT_ISSUER, DEFAULT_IDENTITY);
     let digest = Artifact::Bytes(&artifact).sha256();
     let ok = verify(&bundle, Artifact::Sha256(digest), &policy, &root, None).unwrap();
-    assert_eq!(ok.signing_time.secs, bundle.tlog_entries[0].integrated_time);
+    assert_eq!(
+        ok.signing_time.map(|t| t.secs),
+        Some(bundle.tlog_entries[0].integrated_time)
+    );
     let mut other = digest;
     other[0] ^= 1;
     let err = verify(&bundle, Artifact::Sha256(other), &policy, &root, None).unwrap_err();

@@ -8,7 +8,7 @@
 //! matcher `M` is `"<exact>"`, `{"prefix": "..."}` or `{"regex": "..."}`. Exactly one of
 //! `artifact` and `artifact_sha256`.
 //!
-//! Answer: `{"ok": true, "signing_time": {"secs", "nanos"}, "identity": {"issuer", "sans",
+//! Answer: `{"ok": true, "signing_time": {"secs", "nanos"} | null, "identity": {"issuer", "sans",
 //! "build_signer_uri", ... (every field of `Identity`)} | null}`
 //! or `{"ok": false, "kind": K, "error": "<message>"}`, where `K` is the [`Error`] variant:
 //! `"malformed"`, `"unsupported"`, or the stage of a failed check: `"identity"`, `"signature"`,
@@ -159,10 +159,10 @@ pub fn answer(verdict: Result<Verified, Error>) -> Value {
     match verdict {
         Ok(verified) => json!({
             "ok": true,
-            "signing_time": {
-                "secs": verified.signing_time.secs,
-                "nanos": verified.signing_time.nanos,
-            },
+            "signing_time": verified.signing_time.map(|t| json!({
+                "secs": t.secs,
+                "nanos": t.nanos,
+            })),
             "identity": verified.identity.map(|id| json!({
                 "issuer": id.issuer,
                 "sans": id.sans,
