@@ -117,12 +117,13 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
         insert(&mut data, att_key(layer.index), text)?;
     }
     for layer in &found.signatures {
-        let bundle = signature_bundle(&layer.payload, &layer.annotations).map_err(|e| {
-            anyhow!(
-                "{image}: cosign signature layer {} is not a Sigstore signature: {e}",
-                layer.index
-            )
-        })?;
+        let bundle = custody_sigstore::cosign::signature_bundle(&layer.payload, &layer.annotations)
+            .map_err(|e| {
+                anyhow!(
+                    "{image}: cosign signature layer {} is not a Sigstore signature: {e}",
+                    layer.index
+                )
+            })?;
         let text = serde_json::to_string(&bundle)?;
         insert(&mut data, sig_key(layer.index), text)?;
     }
@@ -148,14 +149,6 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
     };
     print!("{text}");
     Ok(ExitCode::SUCCESS)
-}
-
-/// PENDING(wt-sig): `custody_sigstore::cosign::signature_bundle`.
-fn signature_bundle(
-    _payload: &[u8],
-    _annotations: &BTreeMap<String, String>,
-) -> Result<serde_json::Value, String> {
-    Err("pending".to_owned())
 }
 
 /// A referrer's bundle layer as ConfigMap text: UTF-8 JSON, kept byte for byte.

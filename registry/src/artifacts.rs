@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
-// PENDING(wt-sig): from custody_sigstore::cosign once merged.
-const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
-const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+use custody_sigstore::cosign::{COSIGN_SIGN_PREDICATE, SIMPLE_SIGNING_MEDIA_TYPE};
 use custody_sigstore::{Bundle, Content};
 use oci_client::manifest::OciImageManifest;
 use oci_client::Reference;

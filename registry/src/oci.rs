@@ -551,6 +551,10 @@ impl Session {
         let registry = reference.registry();
         match (connection_failed, self.plain_http) {
             (false, _) => error,
+            (true, false) if is_loopback(registry) => error.context(format!(
+                "no HTTPS answer from {registry} (--no-plain-http: loopback registries are \
+                 otherwise spoken to in plain HTTP)"
+            )),
             (true, false) => error.context(format!(
                 "no HTTPS answer from {registry} (a registry without TLS needs --plain-http)"
             )),

@@ -530,14 +530,33 @@ impl Registry {
     /// tag schema index `sha256-<subject hex>` (created if missing). Returns the referrer
     /// manifest's digest.
     pub fn push_bundle_referrer(&self, repo: &str, subject: &str, bundle: &[u8]) -> String {
+        self.push_bundle_referrer_annotated(repo, subject, bundle, &[])
+    }
+
+    /// [`Registry::push_bundle_referrer`], the referrer manifest (and its referrers index entry)
+    /// also annotated with `annotations`, e.g. `dev.sigstore.bundle.predicateType` as cosign v3
+    /// sets it.
+    pub fn push_bundle_referrer_annotated(
+        &self,
+        repo: &str,
+        subject: &str,
+        bundle: &[u8],
+        annotations: &[(&str, &str)],
+    ) -> String {
         let (subject_type, subject_bytes) = self
             .manifest(repo, subject)
             .unwrap_or_else(|| panic!("{repo}@{subject}: no such manifest to refer to"));
         let empty = b"{}";
-        let annotations = json!({
-            "dev.sigstore.bundle.content": "dsse-envelope",
-            "org.opencontainers.image.created": "2026-01-01T00:00:00Z",
-        });
+        let mut all = serde_json::Map::new();
+        all.insert("dev.sigstore.bundle.content".into(), "dsse-envelope".into());
+        all.insert(
+            "org.opencontainers.image.created".into(),
+            "2026-01-01T00:00:00Z".into(),
+        );
+        for (name, value) in annotations {
+            all.insert((*name).to_owned(), (*value).into());
+        }
+        let annotations = Value::Object(all);
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
