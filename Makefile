@@ -46,11 +46,14 @@ setup:
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
 
 # What only the tests need: Node.js and the OPA npm SDK (a Gatekeeper-mode host we did not
-# write), and a real OCI registry.
+# write), a real OCI registry, and a cosign signer we did not write.
 test-setup: setup
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	@# CNCF distribution 2.8 (a real OCI registry) for the `custody attestations export` tests.
 	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
+	@# Debian's Python `cryptography`: the reference cosign signer the verify-signature tests sign
+	@# their images with (host-tests/tools/cosign_sign.py, run as /usr/bin/python3 -I).
+	@/usr/bin/python3 -I -c 'import cryptography' 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-cryptography; }
 	@# The OPA npm SDK, at the version pinned in host-tests/js/package-lock.json (host-tests run it).
 	@[ -d host-tests/js/node_modules/@open-policy-agent/opa-wasm ] || \
 	  npm ci --prefix host-tests/js --no-audit --no-fund --loglevel=error

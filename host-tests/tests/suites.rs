@@ -5,6 +5,7 @@
 
 mod attestations_export;
 mod captured;
+mod cosign_signer;
 mod coverage;
 mod gatekeeper;
 mod hardening;
