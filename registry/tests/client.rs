@@ -154,6 +154,13 @@ fn an_index_is_served_as_is_and_resolved_for_this_platform() -> TestResult {
     assert_eq!(manifest.kind, ManifestKind::Index);
     assert_eq!(manifest.digest, index_digest);
     assert_eq!(manifest.json, serde_json::from_str::<Value>(&index)?);
+    // As Kubewarden's own type reads it.
+    let kubewarden: kubewarden_policy_sdk::host_capabilities::oci::OciManifestResponse =
+        serde_json::from_value(manifest.json.clone())?;
+    assert!(matches!(
+        kubewarden,
+        kubewarden_policy_sdk::host_capabilities::oci::OciManifestResponse::ImageIndex(_)
+    ));
     let answer = client.manifest_and_config(&image)?;
     assert_eq!(answer.digest, ours);
     assert_eq!(answer.config["os"], "linux");
