@@ -52,7 +52,7 @@ test-setup: setup
 	@# CNCF distribution 2.8 (a real OCI registry) for the `custody attestations export` tests.
 	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
 	@# Debian's Python `cryptography`: the reference cosign signer the verify-signature tests sign
-	@# their images with (host-tests/tools/cosign_sign.py, run as /usr/bin/python3 -I).
+	@# their images with (test-support/tools/cosign_sign.py, run as /usr/bin/python3 -I).
 	@/usr/bin/python3 -I -c 'import cryptography' 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-cryptography; }
 	@# The OPA npm SDK, at the version pinned in host-tests/js/package-lock.json (host-tests run it).
 	@[ -d host-tests/js/node_modules/@open-policy-agent/opa-wasm ] || \

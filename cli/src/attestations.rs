@@ -1,21 +1,22 @@
-//! `custody attestations export`: an image's attestations, from its registry, as the ConfigMap the
-//! `verify-slsa` policy reads through Kubewarden's `kubernetes` host capability.
+//! `custody attestations export`: an image's attestations and signatures, from its registry, as
+//! the ConfigMap the `verify-slsa` policy reads through Kubewarden's `kubernetes` host capability.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use custody_attestors::{AttestationsConfigMap, DEFAULT_NAMESPACE};
+use custody_registry::Client;
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::Digest;
 
-use crate::oci;
+use crate::oci::RegistryArgs;
 
-/// Exit status when nothing could be exported (no attestation, too large, registry error...).
+/// Exit status when nothing could be exported (nothing found, too large, registry error...).
 pub const EXIT_FAILURE: u8 = 1;
 
-/// Work with the attestations of container images (SLSA provenance and other in-toto statements).
+/// Work with the attestations and signatures of container images (SLSA provenance and other
+/// in-toto statements, cosign image signatures).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -27,7 +28,8 @@ enum Subcommand {
     Export(ExportArgs),
 }
 
-/// Fetch an image's attestations from its registry and print them as a Kubernetes ConfigMap.
+/// Fetch an image's attestations and signatures from its registry and print them as a Kubernetes
+/// ConfigMap.
 ///
 /// The ConfigMap is what the verify-slsa policy reads in the cluster: run this after the build
 /// (e.g. after slsa-github-generator) and apply the output (`... | kubectl apply -f -`).
@@ -36,24 +38,31 @@ enum Subcommand {
 ///   - the cosign attestation tag sha256-<hex>.att: each application/vnd.dsse.envelope.v1+json
 ///     layer (a DSSE envelope, with its certificate, chain and Rekor bundle annotations) becomes
 ///     a Sigstore bundle, key att-<layer index>.sigstore.json;
+///   - the cosign signature tag sha256-<hex>.sig: each
+///     application/vnd.dev.cosign.simplesigning.v1+json layer (the signed payload, with its
+///     signature, certificate, chain and Rekor bundle annotations) becomes a Sigstore bundle whose
+///     message is the payload, key sig-<layer index>.sigstore.json;
 ///   - OCI 1.1 referrers of the digest (the referrers API, or the referrers tag sha256-<hex> on
-///     registries without it) whose artifact type is a Sigstore bundle: the bundle layer, as
-///     stored, key referrer-<first 16 hex of the referrer manifest digest>.sigstore.json.
+///     registries without it) whose artifact type is a Sigstore bundle, attestations and cosign v3
+///     image signatures alike: the bundle layer, as stored, key referrer-<first 16 hex of the
+///     referrer manifest digest>.sigstore.json.
 ///
 /// The ConfigMap: name sha256-<hex> (the digest), labels app.kubernetes.io/managed-by=custody and
 /// custody.dev/attestations=v1, annotation custody.dev/image=<registry>/<repository>@<digest>.
 ///
-/// Registry access: HTTPS (system roots), or plain HTTP with --plain-http. Credentials: those docker
-/// would use, from $DOCKER_CONFIG/config.json, else ~/.docker/config.json: the registry's
-/// credential helper (credHelpers), its `auths` entry (as `docker login` writes it), else the
-/// credential store (credsStore); a helper is `docker-credential-<name>` on PATH. None: anonymous.
-/// A helper that cannot be run or fails, or a malformed config, is an error. Identity tokens
-/// (OAuth2 refresh tokens) cannot be used: such a registry is accessed anonymously, with a note.
-/// Bounds: every request has a deadline (--timeout), at most 100 attestation layers and 100
-/// bundle referrers, 4 MiB per manifest or blob.
+/// Registry access: HTTPS (system roots); plain HTTP to loopback registries (localhost,
+/// 127.0.0.0/8, ::1) unless --no-plain-http, and to every registry with --plain-http.
+/// Credentials: those docker would use, from $DOCKER_CONFIG/config.json, else
+/// ~/.docker/config.json: the registry's credential helper (credHelpers), its `auths` entry (as
+/// `docker login` writes it), else the credential store (credsStore); a helper is
+/// `docker-credential-<name>` on PATH. None: anonymous. A helper that cannot be run or fails, or a
+/// malformed config, is an error. Identity tokens (OAuth2 refresh tokens) cannot be used: such a
+/// registry is accessed anonymously, with a note. Bounds: every request has a deadline
+/// (--registry-timeout), at most 100 layers per cosign tag and 100 bundle referrers, 4 MiB per
+/// manifest or blob, each blob checked against its digest.
 ///
-/// Exit status: 0 printed; 1 nothing exported: no attestation found, the ConfigMap would exceed
-/// Kubernetes' 1 MiB, the image or registry could not be read.
+/// Exit status: 0 printed; 1 nothing exported: neither attestations nor signatures found, the
+/// ConfigMap would exceed Kubernetes' 1 MiB, the image or registry could not be read.
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ExportArgs {
@@ -63,13 +72,8 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "yaml")]
     output: Format,
-    /// Talk plain HTTP to the registry (a local or in-cluster registry without TLS). Credentials
-    /// from the docker config are then sent unencrypted.
-    #[arg(long)]
-    plain_http: bool,
-    /// Deadline of each registry request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = clap::value_parser!(u64).range(1..=3600))]
-    timeout: u64,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// The image: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX (no registry:
     /// docker.io).
     #[arg(value_name = "IMAGE")]
@@ -91,11 +95,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
 fn export(args: ExportArgs) -> Result<ExitCode> {
     let namespace = NamespaceName::new(&args.namespace)
         .map_err(|e| anyhow!("--namespace {:?}: {e}", args.namespace))?;
-    let options = oci::Options {
-        plain_http: args.plain_http,
-        timeout: Duration::from_secs(args.timeout),
-    };
-    let found = oci::fetch(&args.image, &options)?;
+    let mut client = Client::new(args.registry.options())?;
+    let found = client.artifacts(&args.image);
+    for note in client.take_notes() {
+        eprintln!("note: {note}");
+    }
+    let found = found?;
     let image = format!("{}@{}", found.repository, found.digest);
 
     let mut data = BTreeMap::new();
@@ -111,6 +116,17 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
         let text = serde_json::to_string(&bundle)?;
         insert(&mut data, att_key(layer.index), text)?;
     }
+    for layer in &found.signatures {
+        let bundle = custody_sigstore::cosign::signature_bundle(&layer.payload, &layer.annotations)
+            .map_err(|e| {
+                anyhow!(
+                    "{image}: cosign signature layer {} is not a Sigstore signature: {e}",
+                    layer.index
+                )
+            })?;
+        let text = serde_json::to_string(&bundle)?;
+        insert(&mut data, sig_key(layer.index), text)?;
+    }
     for referrer in &found.referrers {
         let text = bundle_text(&referrer.bundle)
             .with_context(|| format!("{image}: referrer {}", referrer.manifest_digest))?;
@@ -118,7 +134,7 @@ fn export(args: ExportArgs) -> Result<ExitCode> {
     }
     if data.is_empty() {
         bail!(
-            "no attestations found for {} ({image}): looked at {}",
+            "no attestations or signatures found for {} ({image}): looked at {}",
             args.image,
             found.looked.join("; ")
         );
@@ -144,7 +160,7 @@ fn bundle_text(bundle: &[u8]) -> Result<String> {
 
 fn insert(data: &mut BTreeMap<String, String>, key: String, value: String) -> Result<()> {
     if data.contains_key(&key) {
-        bail!("two attestations would be stored under the key {key}");
+        bail!("two bundles would be stored under the key {key}");
     }
     data.insert(key, value);
     Ok(())
@@ -153,6 +169,11 @@ fn insert(data: &mut BTreeMap<String, String>, key: String, value: String) -> Re
 /// The data key of the cosign attestation layer at `index`.
 pub fn att_key(index: usize) -> String {
     format!("att-{index}.sigstore.json")
+}
+
+/// The data key of the cosign signature layer at `index`.
+pub fn sig_key(index: usize) -> String {
+    format!("sig-{index}.sigstore.json")
 }
 
 /// The data key of the referrer whose manifest digest is `digest` (`sha256:<64 hex>`).
@@ -194,6 +215,8 @@ mod tests {
     fn keys() -> Result<()> {
         assert_eq!(att_key(0), "att-0.sigstore.json");
         assert_eq!(att_key(12), "att-12.sigstore.json");
+        assert_eq!(sig_key(0), "sig-0.sigstore.json");
+        assert_eq!(sig_key(3), "sig-3.sigstore.json");
         assert_eq!(
             referrer_key(
                 "sha256:31cc4fb663c8d34e2e6a0bd5f183d576c2811ee286e0998b4c2965e3b35a0d86"

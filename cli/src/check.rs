@@ -6,12 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use custody_host::{
-    json_patch, Abi, Host, NoCapabilities, PolicyInstance, PolicyModule, ValidationResponse,
+    json_patch, Abi, Cluster, Host, PolicyInstance, PolicyModule, ValidationResponse,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::input;
+use crate::oci::{self, HostCalls, RegistryArgs};
 
 /// Exit status when the inputs could not be read (YAML error, unreadable or invalid module, ...).
 pub const EXIT_INPUT_ERROR: u8 = 2;
@@ -25,6 +26,13 @@ const EXIT_DENIED: u8 = 1;
 /// set) and is evaluated by each policy whose metadata `rules` match its group, version, resource
 /// and the CREATE operation (a policy without rules gets everything). A denial message with
 /// several lines gives one row per line.
+///
+/// Host capabilities, as in `custody eval`: the policies' `oci` calls (v1/manifest_digest,
+/// v1/oci_manifest, v1/oci_manifest_config, v2/verify of cosign signatures) are answered from the
+/// images' registries (plain HTTP to loopback registries only, unless --plain-http or
+/// --no-plain-http; credentials from the docker config); every other call fails. With
+/// --capabilities FILE every call is answered from that script instead (offline). One registry
+/// client and one verification cache (successes, 60 s) serve every policy.
 ///
 /// Exit status: 0 everything allowed; 1 something was denied or could not be evaluated; 2 an
 /// input could not be read (YAML error, invalid module, ...) or a policy rejected its settings
@@ -52,6 +60,13 @@ pub struct Args {
     /// Print the policies' log messages on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Scripted answers for host capability calls, instead of the registries (offline): a JSON
+    /// list of `{"namespace", "operation", "request", "response" | "error"}`; a call without an
+    /// answer fails.
+    #[arg(long, value_name = "JSON")]
+    capabilities: Option<PathBuf>,
+    #[command(flatten)]
+    registry: RegistryArgs,
     /// Kubernetes manifests (YAML, `---` between documents).
     #[arg(value_name = "MANIFEST", required = true)]
     manifests: Vec<PathBuf>,
@@ -72,8 +87,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for manifest in &args.manifests {
         resources.extend(read_manifest(manifest)?);
     }
+    let script = args
+        .capabilities
+        .as_deref()
+        .map(oci::read_script)
+        .transpose()?;
+    let host_calls = HostCalls::new(script, Cluster::default(), &args.registry)?;
+    let outcome = check(&args, resources, &host_calls);
+    host_calls.print_notes();
+    outcome
+}
+
+fn check(args: &Args, resources: Vec<Resource>, host_calls: &HostCalls) -> Result<ExitCode> {
     let host = input::host()?;
-    let mut policies = load_policies(&host, &args.policies, args.abi)?;
+    let mut policies = load_policies(&host, &args.policies, args.abi, host_calls)?;
     apply_settings(&mut policies, &args.settings)?;
     // Settings a policy rejects are an input error: the run stops before any evaluation, so that
     // no resource a policy did not check is reported (or counted) as allowed.
@@ -276,6 +303,7 @@ struct Policy {
     module: PolicyModule,
     instance: Option<PolicyInstance>,
     settings: Value,
+    host_calls: HostCalls,
 }
 
 impl std::fmt::Debug for Policy {
@@ -287,7 +315,12 @@ impl std::fmt::Debug for Policy {
     }
 }
 
-fn load_policies(host: &Host, paths: &[PathBuf], abi: input::AbiFlag) -> Result<Vec<Policy>> {
+fn load_policies(
+    host: &Host,
+    paths: &[PathBuf],
+    abi: input::AbiFlag,
+    host_calls: &HostCalls,
+) -> Result<Vec<Policy>> {
     let mut policies: Vec<Policy> = Vec::new();
     for path in paths {
         if path.is_dir() {
@@ -308,7 +341,7 @@ fn load_policies(host: &Host, paths: &[PathBuf], abi: input::AbiFlag) -> Result<
                 // Each module is compiled once per run.
                 let module = input::load_policy(host, &file)?;
                 if module.abi() == abi.abi() {
-                    add_policy(host, &mut policies, file, module)?;
+                    add_policy(host, &mut policies, file, module, host_calls)?;
                 }
             }
             if policies.len() == before {
@@ -321,7 +354,7 @@ fn load_policies(host: &Host, paths: &[PathBuf], abi: input::AbiFlag) -> Result<
         } else {
             let module = input::load_policy(host, path)?;
             input::expect_abi(&module, path, abi)?;
-            add_policy(host, &mut policies, path.clone(), module)?;
+            add_policy(host, &mut policies, path.clone(), module, host_calls)?;
         }
     }
     Ok(policies)
@@ -332,6 +365,7 @@ fn add_policy(
     policies: &mut Vec<Policy>,
     path: PathBuf,
     module: PolicyModule,
+    host_calls: &HostCalls,
 ) -> Result<()> {
     let stem = module.name();
     let name = stem.strip_suffix(".gatekeeper").unwrap_or(stem).to_owned();
@@ -342,7 +376,7 @@ fn add_policy(
             path.display()
         );
     }
-    let instance = PolicyInstance::new(host, &module, Box::new(NoCapabilities))
+    let instance = PolicyInstance::new(host, &module, host_calls.boxed())
         .with_context(|| format!("cannot start policy {}", path.display()))?;
     policies.push(Policy {
         name,
@@ -350,6 +384,7 @@ fn add_policy(
         module,
         instance: Some(instance),
         settings: Value::Object(serde_json::Map::new()),
+        host_calls: host_calls.clone(),
     });
     Ok(())
 }
@@ -410,7 +445,7 @@ impl Policy {
             .as_ref()
             .is_none_or(PolicyInstance::is_poisoned)
         {
-            match PolicyInstance::new(host, &self.module, Box::new(NoCapabilities)) {
+            match PolicyInstance::new(host, &self.module, self.host_calls.boxed()) {
                 Ok(instance) => self.instance = Some(instance),
                 Err(error) => return Verdict::Failed(error.to_string()),
             }

@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use custody_host::{
-    json_patch, Abi, Capabilities, NoCapabilities, PolicyInstance, ScriptedCapabilities,
-    ValidationResponse,
-};
+use custody_host::{json_patch, Abi, PolicyInstance, ValidationResponse};
 use serde_json::Value;
 
 use crate::input;
+use crate::oci::{self, HostCalls, RegistryArgs};
 
 /// Exit status when the policy could not be run.
 pub const EXIT_HOST_ERROR: u8 = 1;
@@ -32,6 +30,16 @@ const EXIT_SETTINGS_REJECTED: u8 = 2;
 /// mode (invalid parameters are a violation), and the output adds the Gatekeeper `violations`
 /// (`msg`, `details`) to the same ValidationResponse fields.
 ///
+/// Host capabilities, like `kwctl run`: the `oci` calls (v1/manifest_digest, v1/oci_manifest,
+/// v1/oci_manifest_config, v2/verify) are answered from the image's registry: v2/verify verifies
+/// the image's cosign signatures (tag sha256-<hex>.sig) natively, every key or identity of the
+/// request must have signed (keyless: Sigstore's public-good instance), successful answers are
+/// kept 60 s. Plain HTTP to loopback registries (localhost, 127.0.0.0/8, ::1) only, unless
+/// --plain-http (every registry) or --no-plain-http (none); credentials from the docker config, as
+/// `custody attestations export --help` says. The `kubernetes` calls are answered from --cluster.
+/// With --capabilities FILE every call is answered from that script instead (offline; no
+/// registry is contacted).
+///
 /// Exit status: 0 the policy answered (accepted or not); 1 the policy could not be run (host
 /// error, unreadable input); 2 the policy rejected the settings (message on stderr).
 #[derive(Debug, clap::Args)]
@@ -46,8 +54,9 @@ pub struct Args {
     /// The policy settings, JSON or YAML (default: `{}`).
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
-    /// Answers for host capability calls: a JSON list of
-    /// `{"namespace", "operation", "request", "response" | "error"}` (default: every call fails).
+    /// Scripted answers for host capability calls, instead of the registries (offline): a JSON
+    /// list of `{"namespace", "operation", "request", "response" | "error"}`; a call without an
+    /// answer fails (default: `oci` calls are answered from the registries).
     #[arg(long, value_name = "JSON")]
     capabilities: Option<PathBuf>,
     /// Kubernetes objects standing in for the cluster (YAML or JSON, several documents, `kind:
@@ -62,6 +71,8 @@ pub struct Args {
     /// Print the policy's log messages on stderr.
     #[arg(long, short)]
     verbose: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -71,15 +82,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => Value::Object(serde_json::Map::new()),
     };
     let cluster = input::read_cluster(&args.cluster)?;
-    let capabilities: Box<dyn Capabilities> = match (&args.capabilities, cluster.is_empty()) {
-        (Some(path), _) => Box::new(read_capabilities(path)?.with_cluster(cluster.clone())),
-        (None, false) => Box::new(
-            ScriptedCapabilities::new(Vec::new())
-                .map_err(anyhow::Error::msg)?
-                .with_cluster(cluster.clone()),
-        ),
-        (None, true) => Box::new(NoCapabilities),
-    };
+    let script = args
+        .capabilities
+        .as_deref()
+        .map(oci::read_script)
+        .transpose()?;
+    let host_calls = HostCalls::new(script, cluster.clone(), &args.registry)?;
+    let outcome = evaluate(&args, &request, &settings, &cluster, &host_calls);
+    host_calls.print_notes();
+    outcome
+}
+
+fn evaluate(
+    args: &Args,
+    request: &Value,
+    settings: &Value,
+    cluster: &custody_host::Cluster,
+    host_calls: &HostCalls,
+) -> Result<ExitCode> {
+    let capabilities = host_calls.boxed();
 
     let host = input::host()?;
     let module = input::load_policy(&host, &args.policy)?;
@@ -94,7 +115,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .set_data(&cluster.data())
                 .context("cannot give the module its data document")?;
         }
-        let violations = policy.gatekeeper(&request, &settings);
+        let violations = policy.gatekeeper(request, settings);
         print_logs(&mut policy, args.verbose);
         let violations = violations.context("cannot evaluate the request")?;
         let mut output = serde_json::to_value(ValidationResponse::from_gatekeeper(&violations))
@@ -108,7 +129,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return print_json(&output);
     }
 
-    let validation = policy.validate_settings(&settings);
+    let validation = policy.validate_settings(settings);
     print_logs(&mut policy, args.verbose);
     let validation = validation.context("cannot validate the settings")?;
     if !validation.valid {
@@ -119,7 +140,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_SETTINGS_REJECTED));
     }
 
-    let response = policy.validate(&request, &settings);
+    let response = policy.validate(request, settings);
     print_logs(&mut policy, args.verbose);
     let response = response.context("cannot evaluate the request")?;
 
@@ -157,14 +178,6 @@ fn read_request(path: &Path) -> Result<Value> {
         };
     }
     Ok(document)
-}
-
-fn read_capabilities(path: &Path) -> Result<ScriptedCapabilities> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    ScriptedCapabilities::from_json(&text)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("invalid capabilities file {}", path.display()))
 }
 
 fn print_logs(policy: &mut PolicyInstance, verbose: bool) {

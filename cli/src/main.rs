@@ -4,7 +4,6 @@
 mod annotate;
 mod attestations;
 mod check;
-mod docker_config;
 mod eval;
 mod input;
 mod oci;
@@ -23,12 +22,17 @@ struct Cli {
 
 /// The top-level help's closing section.
 const AFTER_HELP: &str = "\
-Attestations (for the verify-slsa policy):
+Registries: `eval` and `check` answer a policy's `oci` host calls (manifest digest, manifest,
+manifest and config, v2/verify of cosign signatures) from the image's registry, like `kwctl run`
+(offline: --capabilities FILE). Plain HTTP to loopback registries only (--plain-http: every
+registry; --no-plain-http: none). Registry credentials: the docker config's, as docker finds them
+(`auths`, credential helpers).
+
+Attestations and signatures (for the verify-slsa policy):
   custody attestations export [--plain-http] [--namespace NS] [--output yaml|json] IMAGE
-    fetches IMAGE's attestations from its registry (cosign sha256-<hex>.att, OCI 1.1 referrers
-    holding Sigstore bundles) and prints the ConfigMap to apply in the cluster. Registry
-    credentials: the docker config's, as docker finds them (`auths`, credential helpers).
-    See `custody attestations export --help`.";
+    fetches IMAGE's attestations and signatures from its registry (cosign sha256-<hex>.att and
+    .sig, OCI 1.1 referrers holding Sigstore bundles) and prints the ConfigMap to apply in the
+    cluster. See `custody attestations export --help`.";
 
 #[derive(Debug, Subcommand)]
 enum Command {

@@ -57,12 +57,13 @@ pub fn probe_path(name: &str) -> PathBuf {
     path
 }
 
+/// Images signed in cosign's layout by a reference signer we did not write (Python's
+/// `cryptography`), pushed into a test registry and read back (shared with the registry client's
+/// tests).
+pub use custody_test_support::cosign;
 /// cosign-saved OCI layouts (the slsa-github-generator images), read as the SDK's tests read
 /// them (the same file).
 pub use custody_test_support::cosign_layout;
-/// Images signed in cosign's layout by a reference signer we did not write (Python's
-/// `cryptography`), pushed into a test registry and read back.
-pub mod cosign;
 /// Kubewarden's own request and response types, which every request and answer is checked
 /// against.
 pub mod kubewarden;

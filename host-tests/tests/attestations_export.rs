@@ -31,7 +31,13 @@ fn recorded_digest(version: &str) -> String {
 fn export_with(docker_config: Option<&Path>, args: &[&str]) -> Output {
     let no_config = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-docker-config");
     Command::new(custody_binary())
-        .args(["attestations", "export", "--plain-http", "--timeout", "20"])
+        .args([
+            "attestations",
+            "export",
+            "--plain-http",
+            "--registry-timeout",
+            "20",
+        ])
         .args(args)
         .env("DOCKER_CONFIG", docker_config.unwrap_or(&no_config))
         .output()
@@ -176,7 +182,7 @@ fn exports_the_slsa_github_generator_attestations_by_tag_and_by_digest() {
 }
 
 #[test]
-fn refuses_an_image_without_attestations() {
+fn refuses_an_image_without_attestations_or_signatures() {
     let registry = Registry::start();
     let digest = registry.push_test_image("plain/app", "v1", "no attestations here");
     for reference in ["v1", digest.as_str()] {
@@ -187,10 +193,11 @@ fn refuses_an_image_without_attestations() {
         assert!(output.stdout.is_empty(), "{image}: printed something");
         let hex = digest.strip_prefix("sha256:").unwrap_or_default();
         for needle in [
-            "no attestations found",
+            "no attestations or signatures found",
             image.as_str(),
             digest.as_str(),
             &format!("sha256-{hex}.att"),
+            &format!("sha256-{hex}.sig"),
             "referrers",
         ] {
             assert!(

@@ -1,4 +1,4 @@
-//! The reference cosign signer (`host-tests/tools/cosign_sign.py`: Python's `cryptography`, not
+//! The reference cosign signer (`test-support/tools/cosign_sign.py`: Python's `cryptography`, not
 //! ours), which the verify-signature tests sign their images with, checked before it is relied
 //! on: what it pushes into a real registry (Debian's docker-registry) is read back with the
 //! harness's own HTTP client and compared with cosign's layout (media types, annotations, the

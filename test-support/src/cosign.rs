@@ -1,5 +1,5 @@
 //! Images signed in cosign's legacy layout by an implementation we did not write: the reference
-//! signer `host-tests/tools/cosign_sign.py` (Python's standard library and `cryptography`, run by
+//! signer `test-support/tools/cosign_sign.py` (Python's standard library and `cryptography`, run by
 //! Debian's interpreter, [`PYTHON`], in isolated mode, so that Debian's python3-cryptography is
 //! the one used; `make test-setup` installs it). It makes key pairs ([`generate_key`]) and the
 //! signature manifest cosign pushes at `sha256-<image hex>.sig` ([`sign_layout`]), which
@@ -31,7 +31,7 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 /// The media type of the signature manifest's config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 
-/// The reference signer, `host-tests/tools/cosign_sign.py`.
+/// The reference signer, `test-support/tools/cosign_sign.py`.
 pub fn script_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/cosign_sign.py")
 }
