@@ -20,6 +20,7 @@ use custody_host_tests::cosign::{
 use custody_host_tests::real_signatures::{fulcio_2021_ca, real};
 use custody_host_tests::registry::Registry;
 use custody_host_tests::slsa::{pod_request, run_policy, Build, Outcome, BUILDS};
+use custody_registry::{Options, RegistryCapabilities};
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::Digest;
 use custody_sigstore::cosign::signature_bundle;
@@ -533,4 +534,180 @@ fn altered_reference(payload: &[u8]) -> Vec<u8> {
     let altered = text.replacen("svc.lan", "svc.lam", 1);
     assert_ne!(altered, text);
     altered.into_bytes()
+}
+
+/// `source: host` (the Kubewarden build's default): one `oci/v2/verify` call per attestor,
+/// answered by our host's registry backend (`custody-registry`) from the real registry, the
+/// verified digest pinned. The Gatekeeper build has no host: it denies the tag (fail closed).
+#[test]
+fn host_mode_against_a_real_registry() {
+    let registry = Registry::start();
+    let repo = "acme/app";
+    let reference = format!("{}/{repo}", registry.host());
+    let pattern = format!("{reference}*");
+    let keys: Vec<CosignKey> = KeyKind::ALL.into_iter().map(generate_key).collect();
+    let other = generate_key(KeyKind::P256);
+    let host_settings = |attestors: Vec<Value>, count: Option<usize>, annotations: Value| {
+        let mut s = settings(&pattern, attestors, count, annotations);
+        s["images"][0]
+            .as_object_mut()
+            .expect("entry")
+            .remove("source");
+        s
+    };
+    let run_both = |settings: &Value, tag: &str| -> (Outcome, Outcome) {
+        let image = format!("{reference}:{tag}");
+        let request = pod_request(&[&image], json!({}));
+        let caps = || -> Box<dyn custody_host::Capabilities> {
+            Box::new(RegistryCapabilities::new(
+                Options::default(),
+                None,
+                Box::new(NoCapabilities),
+            ))
+        };
+        let wapc = run_policy(POLICY, Build::Wapc, settings, &request, &[], &caps);
+        let gk = run_policy(POLICY, Build::Gatekeeper, settings, &request, &[], &caps);
+        assert!(
+            !gk.accepted,
+            "the Gatekeeper build cannot resolve a tag: {gk:#?}"
+        );
+        assert!(
+            gk.lines.iter().all(|l| l.contains("could not be resolved")),
+            "{gk:#?}"
+        );
+        (wapc, gk)
+    };
+    let allowed_and_pinned = |settings: &Value, tag: &str, digest: &str| {
+        let (wapc, _) = run_both(settings, tag);
+        assert!(wapc.accepted, "{tag}: {wapc:#?}\nsettings {settings}");
+        let pinned = wapc.mutated.as_ref().expect("the tag pinned")["spec"]["containers"][0]
+            ["image"]
+            .clone();
+        assert_eq!(pinned, json!(format!("{reference}:{tag}@{digest}")));
+    };
+    let denied = |settings: &Value, tag: &str, reason: &str| {
+        let (wapc, _) = run_both(settings, tag);
+        assert!(!wapc.accepted, "{tag}: {wapc:#?}");
+        assert_eq!(wapc.lines.len(), 1, "{wapc:#?}");
+        assert!(
+            wapc.lines[0].contains(reason),
+            "{:?} does not say {reason:?}",
+            wapc.lines[0]
+        );
+    };
+
+    // Signed by every key type: each key alone, and all four (all of).
+    let digest = registry.push_test_image(repo, "1.0", "every key");
+    let layers: Vec<SignatureLayer> = keys
+        .iter()
+        .map(|k| SignatureLayer::new(k, &reference))
+        .collect();
+    sign_and_push(&registry, repo, &digest, &layers);
+    for k in &keys {
+        allowed_and_pinned(
+            &host_settings(vec![key(k)], None, json!({})),
+            "1.0",
+            &digest,
+        );
+    }
+    allowed_and_pinned(
+        &host_settings(keys.iter().map(key).collect(), None, json!({})),
+        "1.0",
+        &digest,
+    );
+    // Another key; 1 of 2 and 2 of 2.
+    denied(
+        &host_settings(vec![key(&other)], None, json!({})),
+        "1.0",
+        "no valid signature (verified by the host)",
+    );
+    let pair = vec![key(&keys[0]), key(&other)];
+    allowed_and_pinned(
+        &host_settings(pair.clone(), Some(1), json!({})),
+        "1.0",
+        &digest,
+    );
+    denied(
+        &host_settings(pair, None, json!({})),
+        "1.0",
+        "1 of the 2 attestors required vouched",
+    );
+
+    // Unsigned; tampered; a signature made for another digest.
+    registry.push_test_image(repo, "unsigned", "unsigned");
+    denied(
+        &host_settings(vec![key(&keys[0])], None, json!({})),
+        "unsigned",
+        "no valid signature",
+    );
+    let tampered = registry.push_test_image(repo, "tampered", "tampered");
+    sign_and_push(
+        &registry,
+        repo,
+        &tampered,
+        &[SignatureLayer::new(&keys[0], &reference).tamper(Tamper::Payload)],
+    );
+    denied(
+        &host_settings(vec![key(&keys[0])], None, json!({})),
+        "tampered",
+        "no valid signature",
+    );
+    let copy = registry.push_test_image(repo, "copy", "copy");
+    sign_and_push(
+        &registry,
+        repo,
+        &copy,
+        &[SignatureLayer::new(&keys[0], &reference).digest(&digest)],
+    );
+    denied(
+        &host_settings(vec![key(&keys[0])], None, json!({})),
+        "copy",
+        "no valid signature",
+    );
+
+    // Annotations.
+    let annotated = registry.push_test_image(repo, "annotated", "annotated");
+    sign_and_push(
+        &registry,
+        repo,
+        &annotated,
+        &[SignatureLayer::new(&keys[0], &reference).annotations(json!({"env": "dev"}))],
+    );
+    allowed_and_pinned(
+        &host_settings(vec![key(&keys[0])], None, json!({"env": "dev"})),
+        "annotated",
+        &annotated,
+    );
+    denied(
+        &host_settings(vec![key(&keys[0])], None, json!({"env": "prod"})),
+        "annotated",
+        "no valid signature",
+    );
+
+    // A tag moved to another image after signing: the new image is what is checked.
+    let signed = registry.push_test_image(repo, "moving", "first");
+    sign_and_push(
+        &registry,
+        repo,
+        &signed,
+        &[SignatureLayer::new(&keys[0], &reference)],
+    );
+    allowed_and_pinned(
+        &host_settings(vec![key(&keys[0])], None, json!({})),
+        "moving",
+        &signed,
+    );
+    let moved = registry.push_test_image(repo, "moving", "second");
+    assert_ne!(moved, signed);
+    denied(
+        &host_settings(vec![key(&keys[0])], None, json!({})),
+        "moving",
+        "no valid signature",
+    );
+
+    // `mutate: false`: allowed, not pinned.
+    let mut no_mutation = host_settings(vec![key(&keys[0])], None, json!({}));
+    no_mutation["images"][0]["mutate"] = json!(false);
+    let (wapc, _) = run_both(&no_mutation, "1.0");
+    assert!(wapc.accepted && wapc.mutated.is_none(), "{wapc:#?}");
 }
