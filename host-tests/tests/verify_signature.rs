@@ -711,3 +711,106 @@ fn host_mode_against_a_real_registry() {
     let (wapc, _) = run_both(&no_mutation, "1.0");
     assert!(wapc.accepted && wapc.mutated.is_none(), "{wapc:#?}");
 }
+
+/// cosign v3's image signatures: a Sigstore bundle holding a DSSE in-toto statement of predicate
+/// type `https://sigstore.dev/cosign/sign/v1` whose subject is the image's digest, made here with
+/// real P-256 keys and logged by the private test log (the policy's `trustedRoot`), filed in the
+/// cluster as OCI 1.1 referrers are by `custody attestations export`.
+#[test]
+fn cosign_v3_signature_bundles() {
+    use custody_test_support::test_log::{dsse_bundle, trusted_root_json, Key};
+    let signer = Key::new("cosign v3 signer");
+    let other = Key::new("someone else");
+    let log = Key::new("cosign v3 log");
+    let image_name = "registry.example.test/acme/app";
+    let manifest = custody_sigstore::sha256(b"a cosign v3 signed image");
+    let digest = format!("sha256:{}", custody_sigstore::hex(&manifest));
+    let image = format!("{image_name}@{digest}");
+    let statement = |predicate_type: &str, subject: &str| {
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": image_name, "digest": {"sha256": subject}}],
+            "predicateType": predicate_type,
+            "predicate": {},
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let sign = custody_sigstore::cosign::COSIGN_SIGN_PREDICATE;
+    let hex = &digest["sha256:".len()..];
+    let objects = |bundles: &[Value]| {
+        let data = bundles
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (format!("referrer-{i:016x}.sigstore.json"), b.to_string()))
+            .collect();
+        let cm = AttestationsConfigMap::new(
+            &Digest::parse(&digest).expect("digest"),
+            &NamespaceName::new(NAMESPACE).expect("namespace"),
+            &image,
+            data,
+        )
+        .expect("config map");
+        [serde_json::to_value(cm).expect("json")]
+    };
+    let with_root = |attestor: &Key, annotations: Value| {
+        let mut s = settings(
+            &format!("{image_name}*"),
+            vec![json!({"publicKey": attestor.pem})],
+            None,
+            annotations,
+        );
+        s["trustedRoot"] = trusted_root_json(&log);
+        s
+    };
+    let good = dsse_bundle(&signer, &log, &statement(sign, hex), 1_700_000_000);
+    expect(
+        &with_root(&signer, json!({})),
+        &image,
+        &objects(std::slice::from_ref(&good)),
+        true,
+        "",
+    );
+    expect(
+        &with_root(&other, json!({})),
+        &image,
+        &objects(std::slice::from_ref(&good)),
+        false,
+        "signature invalid: DSSE signature does not verify",
+    );
+    // Annotations are not recorded where custody can read them in v3 bundles: fail closed.
+    expect(
+        &with_root(&signer, json!({"env": "prod"})),
+        &image,
+        &objects(&[good]),
+        false,
+        "records no annotations",
+    );
+    // A statement naming another image, and an attestation that is not a signature.
+    let elsewhere = dsse_bundle(
+        &signer,
+        &log,
+        &statement(sign, &"0".repeat(64)),
+        1_700_000_000,
+    );
+    expect(
+        &with_root(&signer, json!({})),
+        &image,
+        &objects(&[elsewhere]),
+        false,
+        "the artifact is not a subject",
+    );
+    let provenance = dsse_bundle(
+        &signer,
+        &log,
+        &statement("https://slsa.dev/provenance/v1", hex),
+        1_700_000_000,
+    );
+    expect(
+        &with_root(&signer, json!({})),
+        &image,
+        &objects(&[provenance]),
+        false,
+        "no signature found (1 attestations, no signature)",
+    );
+}

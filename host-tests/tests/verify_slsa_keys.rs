@@ -14,15 +14,14 @@ use custody_host_tests::slsa::{
 };
 use custody_sdk::settings::NamespaceName;
 use custody_sdk::Digest;
-use custody_sigstore::{self as sigstore, pae, Artifact, Bundle, Policy, Timestamp, TrustedRoot};
+use custody_sigstore::{self as sigstore, Artifact, Bundle, Policy, Timestamp, TrustedRoot};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 /// The private test log, shared with the SDK's Rekor tests.
 use custody_test_support::test_log;
 use test_log::{
-    hex, inclusion_proof_by, sha256, signed_entry_timestamp_by, trusted_root_json, Key, LOG_INDEX,
-    LOG_NAME,
+    hex, inclusion_proof_by, signed_entry_timestamp_by, trusted_root_json, Key, LOG_INDEX, LOG_NAME,
 };
 
 const NAMESPACE: &str = "custody-attestations";
@@ -125,27 +124,7 @@ impl std::fmt::Debug for Version<'_> {
 /// ID) whose signed entry timestamp is `set_signer`'s signature.
 fn bundle(signer: &Key, log: &Key, set_signer: &Key, version: Version<'_>) -> Value {
     let payload = statement();
-    let signature = signer.sign(&pae(IN_TOTO, &payload));
-    let envelope = json!({
-        "payload": B64.encode(&payload),
-        "payloadType": IN_TOTO,
-        "signatures": [{"sig": B64.encode(&signature), "keyid": ""}],
-    });
-    // What Rekor records for a `dsse` 0.0.1 entry: the payload's hash, and each signature with
-    // its verifier (the base64 of the PEM public key).
-    let body = json!({
-        "apiVersion": "0.0.1",
-        "kind": "dsse",
-        "spec": {
-            "envelopeHash": {"algorithm": "sha256", "value": hex(&sha256(envelope.to_string().as_bytes()))},
-            "payloadHash": {"algorithm": "sha256", "value": hex(&sha256(&payload))},
-            "signatures": [{
-                "signature": B64.encode(&signature),
-                "verifier": B64.encode(signer.pem.as_bytes()),
-            }],
-        },
-    })
-    .to_string();
+    let (envelope, body) = test_log::dsse_envelope(signer, IN_TOTO, &payload);
     let mut entry = json!({
         "logIndex": LOG_INDEX.to_string(),
         "logId": {"keyId": B64.encode(log.id())},

@@ -164,6 +164,46 @@ pub fn tlog_entry(
     entry
 }
 
+/// A DSSE envelope of `payload` (`payload_type`) signed by `signer`, and the body of the Rekor
+/// `dsse` 0.0.1 entry that logs it: the envelope's and the payload's hashes, and the signature
+/// with its verifier (the base64 of the PEM public key).
+pub fn dsse_envelope(signer: &Key, payload_type: &str, payload: &[u8]) -> (Value, String) {
+    let signature = signer.sign(&custody_sigstore::pae(payload_type, payload));
+    let envelope = json!({
+        "payload": B64.encode(payload),
+        "payloadType": payload_type,
+        "signatures": [{"sig": B64.encode(&signature), "keyid": ""}],
+    });
+    let body = json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hex(&sha256(envelope.to_string().as_bytes()))},
+            "payloadHash": {"algorithm": "sha256", "value": hex(&sha256(payload))},
+            "signatures": [{
+                "signature": B64.encode(&signature),
+                "verifier": B64.encode(signer.pem.as_bytes()),
+            }],
+        },
+    })
+    .to_string();
+    (envelope, body)
+}
+
+/// A Sigstore bundle v0.3 of `payload` (an in-toto statement) in a DSSE envelope signed by
+/// `signer`, logged by `log` at `integrated_time` (signed entry timestamp and inclusion proof).
+pub fn dsse_bundle(signer: &Key, log: &Key, payload: &[u8], integrated_time: i64) -> Value {
+    let (envelope, body) = dsse_envelope(signer, "application/vnd.in-toto+json", payload);
+    json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "publicKey": {"hint": B64.encode(signer.id())},
+            "tlogEntries": [tlog_entry(log, ("dsse", "0.0.1"), body.as_bytes(), integrated_time, true)],
+        },
+        "dsseEnvelope": envelope,
+    })
+}
+
 /// A trusted root `tlogs[]` item for `log` (valid from 2020).
 fn transparency_log(log: &Key) -> Value {
     json!({
