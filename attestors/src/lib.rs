@@ -22,7 +22,8 @@ use serde_json::Value;
 
 use custody_sdk::host::{Host, ResourceRequest};
 use custody_sdk::image::{Digest, DigestAlgorithm};
-use custody_sdk::settings::NamespaceName;
+use custody_sdk::settings::{ImagePatterns, NamespaceName};
+use custody_sdk::Check;
 use custody_sdk::SettingsError;
 use custody_sigstore::{self as sigstore, Bundle, Matcher, Policy, TrustedRoot};
 
@@ -769,6 +770,40 @@ pub enum Unmatched {
     Deny,
     /// Allowed without checks.
     Allow,
+}
+
+impl Unmatched {
+    /// The verdict on an image no entry of `images` matched (`written` as the workload has it).
+    pub fn verdict(self, written: &str) -> Check {
+        match self {
+            Unmatched::Allow => Check::Allow,
+            Unmatched::Deny => Check::Deny(format!(
+                "image {written:?} matches no entry of `images` (unmatchedImages: deny)"
+            )),
+        }
+    }
+}
+
+/// Checks what every `images` entry has (at `field`, `images[0]`): at least one pattern, and
+/// its attestors ([`Attestors::check`]).
+pub fn check_entry(
+    field: &str,
+    patterns: &ImagePatterns,
+    attestors: &Attestors,
+) -> Result<(), SettingsError> {
+    if patterns.is_empty() {
+        return Err(SettingsError::new(
+            format!("{field}.patterns"),
+            "at least one image pattern is needed",
+        ));
+    }
+    attestors.check(&format!("{field}.attestors"))
+}
+
+/// The namespace of the attestation ConfigMaps: the `attestationsNamespace` setting, else
+/// [`DEFAULT_NAMESPACE`].
+pub fn namespace(setting: Option<&NamespaceName>) -> &str {
+    setting.map_or(DEFAULT_NAMESPACE, NamespaceName::as_str)
 }
 
 /// A verification failure, said plainly: an identity mismatch as such (`identity mismatch: …`),

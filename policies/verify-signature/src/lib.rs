@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 
 use custody_attestors::{
     Attestor, AttestorKind, Attestors, Candidate, Found, RequestCache, TrustRoot, Unmatched,
-    DEFAULT_NAMESPACE,
 };
 use custody_sdk::abi::host_capabilities;
 use custody_sdk::host::{self, manifest_digest, KeylessInfo, KeylessPrefixInfo, VerifyRequest};
@@ -100,13 +99,7 @@ impl PolicySettings for VerifySignatureSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         for (i, rule) in self.images.iter().enumerate() {
             let field = format!("images[{i}]");
-            if rule.patterns.is_empty() {
-                return Err(SettingsError::new(
-                    format!("{field}.patterns"),
-                    "at least one image pattern is needed",
-                ));
-            }
-            rule.attestors.check(&format!("{field}.attestors"))?;
+            custody_attestors::check_entry(&field, &rule.patterns, &rule.attestors)?;
             if let Some(key) = rule.annotations.keys().find(|k| k.is_empty()) {
                 return Err(SettingsError::new(
                     format!("{field}.annotations"),
@@ -128,14 +121,6 @@ impl PolicySettings for VerifySignatureSettings {
             }
         }
         Ok(())
-    }
-}
-
-impl VerifySignatureSettings {
-    fn namespace(&self) -> &str {
-        self.attestations_namespace
-            .as_ref()
-            .map_or(DEFAULT_NAMESPACE, NamespaceName::as_str)
     }
 }
 
@@ -239,12 +224,7 @@ impl Rule for VerifySignature {
             .filter(|r| r.patterns.matches(reference))
             .collect();
         if rules.is_empty() {
-            return match settings.unmatched_images {
-                Unmatched::Allow => Check::Allow,
-                Unmatched::Deny => Check::Deny(format!(
-                    "image {written:?} matches no entry of `images` (unmatchedImages: deny)"
-                )),
-            };
+            return settings.unmatched_images.verdict(written);
         }
         // The digest every entry verifies: the image's own, else the one the host verified or
         // resolved first; every later answer must agree (a tag moved meanwhile is denied).
@@ -367,9 +347,12 @@ fn check_cluster<H: Host + ?Sized>(
         return Err("signatures name sha256 digests".into());
     }
     let root = settings.trusted_root.get()?;
-    let sources = state
-        .cache
-        .sources(host, settings.namespace(), digest, image.pod_annotations);
+    let sources = state.cache.sources(
+        host,
+        custody_attestors::namespace(settings.attestations_namespace.as_ref()),
+        digest,
+        image.pod_annotations,
+    );
     let sources = sources.as_ref().as_ref().map_err(Clone::clone)?;
     let now = host.now_unix();
     for rule in rules.iter().filter(|r| r.source() == Source::Cluster) {

@@ -12,9 +12,7 @@
 
 pub mod provenance;
 
-use custody_attestors::{
-    Attestors, Candidate, Found, RequestCache, TrustRoot, Unmatched, DEFAULT_NAMESPACE,
-};
+use custody_attestors::{Attestors, Candidate, Found, RequestCache, TrustRoot, Unmatched};
 use custody_sdk::host::manifest_digest;
 use custody_sdk::settings::{ImagePatterns, NamespaceName};
 use custody_sdk::{Check, Digest, Host, Image, PolicySettings, Rule, SettingsError};
@@ -106,13 +104,7 @@ impl PolicySettings for VerifySlsaSettings {
     fn validate(&self) -> Result<(), SettingsError> {
         for (i, rule) in self.images.iter().enumerate() {
             let field = format!("images[{i}]");
-            if rule.patterns.is_empty() {
-                return Err(SettingsError::new(
-                    format!("{field}.patterns"),
-                    "at least one image pattern is needed",
-                ));
-            }
-            rule.attestors.check(&format!("{field}.attestors"))?;
+            custody_attestors::check_entry(&field, &rule.patterns, &rule.attestors)?;
             for (j, t) in rule.predicate_types.iter().enumerate() {
                 if t != SLSA_V0_2 && t != SLSA_V1 {
                     return Err(SettingsError::new(
@@ -141,14 +133,6 @@ impl PolicySettings for VerifySlsaSettings {
             }
         }
         Ok(())
-    }
-}
-
-impl VerifySlsaSettings {
-    fn namespace(&self) -> &str {
-        self.attestations_namespace
-            .as_ref()
-            .map_or(DEFAULT_NAMESPACE, NamespaceName::as_str)
     }
 }
 
@@ -184,12 +168,7 @@ impl Rule for VerifySlsa {
             .filter(|r| r.patterns.matches(reference))
             .collect();
         if rules.is_empty() {
-            return match settings.unmatched_images {
-                Unmatched::Allow => Check::Allow,
-                Unmatched::Deny => Check::Deny(format!(
-                    "image {written:?} matches no entry of `images` (unmatchedImages: deny)"
-                )),
-            };
+            return settings.unmatched_images.verdict(written);
         }
         let (digest, resolved) = match reference.digest() {
             Some(digest) => (digest.clone(), false),
@@ -211,7 +190,12 @@ impl Rule for VerifySlsa {
             Ok(root) => root,
             Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
         };
-        let sources = cache.sources(host, settings.namespace(), &digest, image.pod_annotations);
+        let sources = cache.sources(
+            host,
+            custody_attestors::namespace(settings.attestations_namespace.as_ref()),
+            &digest,
+            image.pod_annotations,
+        );
         let sources = match sources.as_ref() {
             Ok(sources) => sources,
             Err(e) => return Check::Deny(format!("image {written:?}: {e}")),
