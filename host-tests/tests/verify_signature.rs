@@ -814,3 +814,60 @@ fn cosign_v3_signature_bundles() {
         "no signature found (1 attestations, no signature)",
     );
 }
+
+/// `source: cluster` with a tag: the Kubewarden build resolves it through the host (our registry
+/// backend, from the real registry), verifies the signatures filed for that digest, and pins the
+/// image to it; once the tag is moved to an unsigned image, that image is what is checked. The
+/// Gatekeeper build cannot resolve a tag: denied.
+#[test]
+fn cluster_mode_resolves_and_pins_tags() {
+    let registry = Registry::start();
+    let repo = "acme/app";
+    let reference = format!("{}/{repo}", registry.host());
+    let k = generate_key(KeyKind::P384);
+    let signed = registry.push_test_image(repo, "stable", "first");
+    sign_and_push(
+        &registry,
+        repo,
+        &signed,
+        &[SignatureLayer::new(&k, &reference)],
+    );
+    let objects = [config_map(&registry, repo, &signed)];
+    let settings = settings(&format!("{reference}*"), vec![key(&k)], None, json!({}));
+    let image = format!("{reference}:stable");
+    let request = pod_request(&[&image], json!({}));
+    let caps = || -> Box<dyn custody_host::Capabilities> {
+        Box::new(RegistryCapabilities::new(
+            Options::default(),
+            None,
+            Box::new(NoCapabilities),
+        ))
+    };
+    let wapc = run_policy(POLICY, Build::Wapc, &settings, &request, &objects, &caps);
+    assert!(wapc.accepted, "{wapc:#?}");
+    assert_eq!(
+        wapc.mutated.as_ref().expect("pinned")["spec"]["containers"][0]["image"],
+        json!(format!("{image}@{signed}"))
+    );
+    let gk = run_policy(
+        POLICY,
+        Build::Gatekeeper,
+        &settings,
+        &request,
+        &objects,
+        &caps,
+    );
+    assert!(!gk.accepted, "{gk:#?}");
+    assert!(
+        gk.lines[0].contains("its tag could not be resolved"),
+        "{gk:#?}"
+    );
+
+    let moved = registry.push_test_image(repo, "stable", "second");
+    let wapc = run_policy(POLICY, Build::Wapc, &settings, &request, &objects, &caps);
+    assert!(!wapc.accepted, "{wapc:#?}");
+    assert!(
+        wapc.lines[0].contains(&format!("({moved}): no signature found")),
+        "{wapc:#?}"
+    );
+}
