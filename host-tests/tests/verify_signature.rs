@@ -871,3 +871,69 @@ fn cluster_mode_resolves_and_pins_tags() {
         "{wapc:#?}"
     );
 }
+
+/// What the pod annotation may hold that is not a signature: each is denied with its reason in
+/// both builds, never allowed and never a trap.
+#[test]
+fn hostile_signature_sources_are_denied() {
+    let r = real("key-2021");
+    let pem = std::fs::read_to_string(
+        custody_host_tests::repo_root()
+            .join("../shared/testdata/cosign-signatures/key-2021/pub.pem"),
+    )
+    .expect("pub.pem");
+    let settings = settings(
+        "registry-testing.svc.lan/*",
+        vec![json!({"publicKey": pem, "requireRekorBundle": false})],
+        None,
+        json!({}),
+    );
+    let good = signature_bundle(&r.payload, &r.annotations).expect("a bundle");
+    let mut without_message = good.clone();
+    without_message["messageSignature"]
+        .as_object_mut()
+        .expect("messageSignature")
+        .remove("message");
+    let mut wrong_message = good.clone();
+    wrong_message["messageSignature"]["message"] = json!("e30=");
+    let mut not_signing = r.payload.clone();
+    not_signing.splice(0..1, b"[".iter().copied());
+    let huge = "x".repeat(2 << 20);
+    let cases: Vec<(String, &str)> = vec![
+        ("not json".to_owned(), "not JSON"),
+        ("42".to_owned(), "not a JSON list of Sigstore bundles"),
+        (json!([without_message]).to_string(), "without its message"),
+        (json!([wrong_message]).to_string(), "malformed"),
+        (
+            json!([{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}]).to_string(),
+            "unreadable bundle",
+        ),
+        (json!([huge]).to_string(), "unreadable bundle"),
+    ];
+    for (annotation, reason) in cases {
+        let request = pod_request(
+            &[&r.image],
+            json!({ "custody.dev/attestations": annotation }),
+        );
+        for build in BUILDS {
+            let outcome = run(build, &settings, &request, &[]);
+            assert!(!outcome.accepted, "{build:?} {reason}: {outcome:#?}");
+            assert!(
+                outcome.lines.iter().any(|l| l.contains(reason)),
+                "{build:?}: {:?} does not say {reason:?}",
+                outcome.lines
+            );
+        }
+    }
+    // A payload that is not a simple-signing document, signed: refused after its signature
+    // would be checked, as malformed.
+    let bundle = signature_bundle(&not_signing, &r.annotations).expect("a bundle");
+    let request = pod_request(
+        &[&r.image],
+        json!({ "custody.dev/attestations": json!([bundle]).to_string() }),
+    );
+    for build in BUILDS {
+        let outcome = run(build, &settings, &request, &[]);
+        assert!(!outcome.accepted, "{build:?}: {outcome:#?}");
+    }
+}
