@@ -88,9 +88,6 @@ pub enum AttestorKind {
     },
 }
 
-/// The OIDC issuer of GitHub Actions' workflow identity tokens.
-pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct AttestorSpec {
@@ -154,25 +151,6 @@ fn matcher(
     }
 }
 
-/// A GitHub owner or repository name: letters, digits, `-`, `_`, `.` (GitHub's own rules are
-/// narrower), not `.` or `..`, at most 100 characters.
-fn github_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "githubActions.{what}: {name:?} is not a GitHub {what} name (letters, digits, `-`, `_`, `.`)"
-        ))
-    }
-}
-
 /// The short fingerprint messages name a key or certificate by.
 fn fingerprint(der: &[u8]) -> String {
     let hex = sigstore::hex(&sigstore::sha256(der));
@@ -216,24 +194,15 @@ impl AttestorSpec {
         }
         if let Some(g) = self.github_actions {
             keyless_rekor()?;
-            github_name("owner", &g.owner)?;
-            let mut prefix = format!("https://github.com/{}/", g.owner);
-            if let Some(repository) = &g.repository {
-                github_name("repository", repository)?;
-                prefix.push_str(repository);
-                prefix.push('/');
-            }
-            let subject = Matcher::prefix(prefix).map_err(|e| e.message().into_owned())?;
+            let policy = Policy::github_actions(&g.owner, g.repository.as_deref())
+                .map_err(|e| format!("githubActions.{}", e.message()))?;
             let path = match &g.repository {
                 Some(r) => format!("{}/{r}", g.owner),
                 None => format!("{}/*", g.owner),
             };
             return Ok(Attestor {
                 label: format!("GitHub Actions {path}"),
-                policy: Policy::Identity {
-                    issuer: Matcher::Exact(GITHUB_ACTIONS_ISSUER.into()),
-                    subject,
-                },
+                policy,
                 spec: AttestorKind::GithubActions {
                     owner: g.owner,
                     repository: g.repository,

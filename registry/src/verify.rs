@@ -10,13 +10,12 @@ use std::collections::BTreeMap;
 
 use custody_sdk::host::{VerifyAnswer, VerifyRequest};
 use custody_sigstore::cosign::{self, SimpleSigning};
+#[cfg(test)]
+use custody_sigstore::GITHUB_ACTIONS_ISSUER;
 use custody_sigstore::{verify as verify_bundle, Artifact, Bundle, Matcher, Policy, TrustedRoot};
 
 use crate::artifacts::SigLayer;
 use crate::oci::Client;
-
-/// The OIDC issuer of GitHub Actions workflows.
-const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 /// One signer of a request: what it is called in messages, and the policy it must satisfy.
 struct Signer {
@@ -120,14 +119,9 @@ fn check_layer(
         Some(now),
     )
     .map_err(|e| e.to_string())?;
-    let signed = SimpleSigning::from_json(message).map_err(|e| e.to_string())?;
-    if signed.docker_manifest_digest != digest {
-        return Err(format!(
-            "it signs {}, not this image",
-            signed.docker_manifest_digest
-        ));
-    }
-    signed.check_annotations(required)
+    SimpleSigning::from_json(message)
+        .map_err(|e| e.to_string())?
+        .check_image(digest, required)
 }
 
 /// The signers of a request, each with its policy; a request without any, or with one that
@@ -171,31 +165,15 @@ fn signers(request: &VerifyRequest) -> Result<Vec<Signer>, String> {
             })
             .collect::<Result<_, _>>()?,
         VerifyRequest::SigstoreGithubActionsVerify { owner, repo, .. } => {
-            let segment = |name: &str, value: &str| {
-                if value.is_empty() || value.contains(['/', '?', '#']) || value == ".." {
-                    Err(format!(
-                        "{name} {value:?} is not a GitHub owner or repository name"
-                    ))
-                } else {
-                    Ok(())
-                }
+            let policy = Policy::github_actions(owner, repo.as_deref())
+                .map_err(|e| e.message().into_owned())?;
+            let path = match repo {
+                Some(repo) => format!("{owner}/{repo}"),
+                None => format!("{owner}/*"),
             };
-            segment("owner", owner)?;
-            let prefix = match repo {
-                Some(repo) => {
-                    segment("repo", repo)?;
-                    format!("https://github.com/{owner}/{repo}/")
-                }
-                None => format!("https://github.com/{owner}/"),
-            };
-            let subject =
-                Matcher::prefix(prefix.clone()).map_err(|e| malformed("owner".to_owned(), &e))?;
             vec![Signer {
-                label: format!("GitHub Actions workflows of {prefix}"),
-                policy: Policy::Identity {
-                    issuer: Matcher::exact(GITHUB_ACTIONS_ISSUER),
-                    subject,
-                },
+                label: format!("GitHub Actions workflows of {path}"),
+                policy,
             }]
         }
         VerifyRequest::SigstoreCertificateVerify {
@@ -290,10 +268,11 @@ mod tests {
                 repo: repo.map(Into::into),
                 annotations: None,
             });
-            assert!(
-                e.contains("is not a GitHub owner or repository name"),
-                "{e}"
-            );
+            let want = match repo {
+                Some(repo) => format!("repository: {repo:?} is not a GitHub repository name"),
+                None => format!("owner: {owner:?} is not a GitHub owner name"),
+            };
+            assert!(e.starts_with(&want), "{e}");
         }
         let e = error(VerifyRequest::SigstoreCertificateVerify {
             image: image(),

@@ -165,7 +165,9 @@ fn the_payload_must_name_this_image() {
     let mut caps = capabilities(None);
     refused(
         verify(&mut caps, &keys_request(&image, &[&key], None)),
-        &[&format!("layer 0: it signs {other}, not this image")],
+        &[&format!(
+            "layer 0: the signature is for {other}, not this image"
+        )],
     );
     // The docker reference proves nothing: another repository's name is fine.
     sign_and_push(
@@ -473,7 +475,7 @@ fn real_2021_signatures_verify_but_name_another_image() {
     };
     refused(
         verify(&mut caps, &request),
-        &["layer 0: it signs sha256:f3cfc9d0dbf931d3db4685ec659b7ac68e2a578219da4aae65427886e649b06b, not this image"],
+        &["layer 0: the signature is for sha256:f3cfc9d0dbf931d3db4685ec659b7ac68e2a578219da4aae65427886e649b06b, not this image"],
     );
 
     // keyless-2021, as a certificate request with its Rekor bundle required: the certificate, the
@@ -490,7 +492,7 @@ fn real_2021_signatures_verify_but_name_another_image() {
     };
     refused(
         verify(&mut caps, &request),
-        &["no valid signature by the certificate: layer 0: it signs sha256:5f481572d088dc4023afb35fced9530ced3d9b03bf7299c6f492163cb9f0452e, not this image"],
+        &["no valid signature by the certificate: layer 0: the signature is for sha256:5f481572d088dc4023afb35fced9530ced3d9b03bf7299c6f492163cb9f0452e, not this image"],
     );
     // As a keyless identity: Fulcio of 2021 wrote no OIDC issuer, so no identity matches.
     let request = VerifyRequest::SigstoreKeylessVerify {

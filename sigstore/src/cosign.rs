@@ -422,6 +422,23 @@ impl SimpleSigning {
         })
     }
 
+    /// What a signature of an image must say: it names `digest` (its
+    /// `docker-manifest-digest`; the `docker-reference` proves nothing, an image may be copied)
+    /// and carries every `required` annotation ([`check_annotations`](Self::check_annotations)).
+    pub fn check_image(
+        &self,
+        digest: &str,
+        required: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        if self.docker_manifest_digest != digest {
+            return Err(format!(
+                "the signature is for {}, not this image",
+                self.docker_manifest_digest
+            ));
+        }
+        self.check_annotations(required)
+    }
+
     /// Checks that every `required` annotation is in [`optional`](SimpleSigning::optional) with
     /// the same string value (as `cosign verify -a key=value`); the error names the first (in key
     /// order) that is missing or differs.

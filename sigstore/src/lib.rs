@@ -73,8 +73,8 @@ pub use matcher::{Matcher, Pattern, Prefix};
 pub use time::{parse_rfc3339, Timestamp};
 pub use trust::{CertificateAuthority, TimeRange, TransparencyLog, TrustedRoot};
 pub use verify::{
-    check_signer, pae, verify, Artifact, CertificatePolicy, Policy, Verified, MAX_TIMESTAMPS,
-    MAX_TLOG_ENTRIES,
+    check_signer, pae, verify, Artifact, CertificatePolicy, Policy, Verified,
+    GITHUB_ACTIONS_ISSUER, MAX_TIMESTAMPS, MAX_TLOG_ENTRIES,
 };
 
 use std::borrow::Cow;

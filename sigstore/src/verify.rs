@@ -15,6 +15,9 @@ use super::{
 use der::Encode as _;
 use serde_json::Value;
 
+/// The OIDC issuer of GitHub Actions' workflow identity tokens.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
 /// Who must have signed.
 #[derive(Debug, Clone)]
 pub enum Policy {
@@ -101,6 +104,41 @@ impl Policy {
             key,
             spki,
             require_tlog,
+        })
+    }
+
+    /// A GitHub Actions workflow of `owner` (and of `repository`, when given): issuer
+    /// [`GITHUB_ACTIONS_ISSUER`], subject starting with `https://github.com/<owner>/` (or
+    /// `.../<owner>/<repository>/`). Each name is letters, digits, `-`, `_` and `.` (GitHub's own
+    /// rules are narrower), not `.` or `..`, at most 100 characters; a `Malformed` error names the
+    /// one that is not (`owner: "my org" is not a GitHub owner name ...`).
+    pub fn github_actions(owner: &str, repository: Option<&str>) -> Result<Self, Error> {
+        fn name(what: &str, name: &str) -> Result<(), Error> {
+            let ok = !name.is_empty()
+                && name.len() <= 100
+                && name != "."
+                && name != ".."
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if ok {
+                Ok(())
+            } else {
+                Err(malformed(format!(
+                    "{what}: {name:?} is not a GitHub {what} name (letters, digits, `-`, `_`, `.`)"
+                )))
+            }
+        }
+        name("owner", owner)?;
+        let mut prefix = format!("https://github.com/{owner}/");
+        if let Some(repository) = repository {
+            name("repository", repository)?;
+            prefix.push_str(repository);
+            prefix.push('/');
+        }
+        Ok(Policy::Identity {
+            issuer: Matcher::Exact(GITHUB_ACTIONS_ISSUER.to_owned()),
+            subject: Matcher::prefix(prefix)?,
         })
     }
 

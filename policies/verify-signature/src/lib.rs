@@ -417,14 +417,9 @@ fn signature<'a>(
             let Some(message) = bundle.message() else {
                 return Err("a message signature without its message (the simple-signing payload): export it with `custody attestations export`".into());
             };
-            let payload = SimpleSigning::from_json(message).map_err(|e| e.to_string())?;
-            if payload.docker_manifest_digest != digest.to_string() {
-                return Err(format!(
-                    "the signature is for {}, not this image",
-                    payload.docker_manifest_digest
-                ));
-            }
-            payload.check_annotations(&rule.annotations)?;
+            SimpleSigning::from_json(message)
+                .map_err(|e| e.to_string())?
+                .check_image(&digest.to_string(), &rule.annotations)?;
             Ok(Some(bundle))
         }
         Content::Dsse(envelope) => {
