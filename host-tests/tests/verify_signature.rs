@@ -55,6 +55,16 @@ fn settings(
     }]})
 }
 
+/// Our host's `oci` capabilities from the real registries (verify-signature's host mode, and tags
+/// resolved in cluster mode).
+fn registry_host() -> Box<dyn custody_host::Capabilities> {
+    Box::new(RegistryCapabilities::new(
+        Options::default(),
+        None,
+        Box::new(NoCapabilities),
+    ))
+}
+
 fn key(k: &CosignKey) -> Value {
     json!({"publicKey": k.public_pem, "requireRekorBundle": false})
 }
@@ -558,15 +568,15 @@ fn host_mode_against_a_real_registry() {
     let run_both = |settings: &Value, tag: &str| -> (Outcome, Outcome) {
         let image = format!("{reference}:{tag}");
         let request = pod_request(&[&image], json!({}));
-        let caps = || -> Box<dyn custody_host::Capabilities> {
-            Box::new(RegistryCapabilities::new(
-                Options::default(),
-                None,
-                Box::new(NoCapabilities),
-            ))
-        };
-        let wapc = run_policy(POLICY, Build::Wapc, settings, &request, &[], &caps);
-        let gk = run_policy(POLICY, Build::Gatekeeper, settings, &request, &[], &caps);
+        let wapc = run_policy(POLICY, Build::Wapc, settings, &request, &[], &registry_host);
+        let gk = run_policy(
+            POLICY,
+            Build::Gatekeeper,
+            settings,
+            &request,
+            &[],
+            &registry_host,
+        );
         assert!(
             !gk.accepted,
             "the Gatekeeper build cannot resolve a tag: {gk:#?}"
@@ -836,14 +846,14 @@ fn cluster_mode_resolves_and_pins_tags() {
     let settings = settings(&format!("{reference}*"), vec![key(&k)], None, json!({}));
     let image = format!("{reference}:stable");
     let request = pod_request(&[&image], json!({}));
-    let caps = || -> Box<dyn custody_host::Capabilities> {
-        Box::new(RegistryCapabilities::new(
-            Options::default(),
-            None,
-            Box::new(NoCapabilities),
-        ))
-    };
-    let wapc = run_policy(POLICY, Build::Wapc, &settings, &request, &objects, &caps);
+    let wapc = run_policy(
+        POLICY,
+        Build::Wapc,
+        &settings,
+        &request,
+        &objects,
+        &registry_host,
+    );
     assert!(wapc.accepted, "{wapc:#?}");
     assert_eq!(
         wapc.mutated.as_ref().expect("pinned")["spec"]["containers"][0]["image"],
@@ -855,7 +865,7 @@ fn cluster_mode_resolves_and_pins_tags() {
         &settings,
         &request,
         &objects,
-        &caps,
+        &registry_host,
     );
     assert!(!gk.accepted, "{gk:#?}");
     assert!(
@@ -864,7 +874,14 @@ fn cluster_mode_resolves_and_pins_tags() {
     );
 
     let moved = registry.push_test_image(repo, "stable", "second");
-    let wapc = run_policy(POLICY, Build::Wapc, &settings, &request, &objects, &caps);
+    let wapc = run_policy(
+        POLICY,
+        Build::Wapc,
+        &settings,
+        &request,
+        &objects,
+        &registry_host,
+    );
     assert!(!wapc.accepted, "{wapc:#?}");
     assert!(
         wapc.lines[0].contains(&format!("({moved}): no signature found")),
