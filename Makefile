@@ -26,7 +26,7 @@ WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup test-setup modules cli examples test bench clean fuzz
+.PHONY: all setup test-setup publish-setup modules cli examples test bench clean fuzz publish
 
 all: modules examples
 	@echo
@@ -45,12 +45,20 @@ setup:
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@command -v wasm-opt >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq binaryen; }
 
+# What publishing needs: cargo-cyclonedx (the SBOM generator) and Debian's docker-registry (the
+# embedded default registry).
+CYCLONEDX_VERSION := 0.5.9
+publish-setup: setup
+	@command -v cargo-cyclonedx >/dev/null || cargo install --locked --quiet cargo-cyclonedx --version $(CYCLONEDX_VERSION)
+	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
+
 # What only the tests need: Node.js and the OPA npm SDK (a Gatekeeper-mode host we did not
-# write), a real OCI registry, and a cosign signer we did not write.
-test-setup: setup
+# write), a real OCI registry, a cosign signer we did not write, what publishing needs (the tests
+# publish every policy), and skopeo (a registry client we did not write, to inspect what was pushed).
+test-setup: setup publish-setup
 	@command -v node >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm; }
 	@# CNCF distribution 2.8 (a real OCI registry) for the `custody attestations export` tests.
-	@[ -x /usr/bin/docker-registry ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq docker-registry; }
+	@command -v skopeo >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq skopeo; }
 	@# Debian's Python `cryptography`: the reference cosign signer the verify-signature tests sign
 	@# their images with (test-support/tools/cosign_sign.py, run as /usr/bin/python3 -I).
 	@/usr/bin/python3 -I -c 'import cryptography' 2>/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-cryptography; }
@@ -130,6 +138,14 @@ bench: modules
 	cargo bench -p custody-host-tests --bench sigstore
 	cargo bench -p custody-host-tests --bench verify_slsa
 	cargo bench -p custody-host-tests --bench verify_signature
+
+# Publish every policy (both builds) with its SBOM and a key-based cosign signature (see
+# tools/publish.sh): to $(REGISTRY) when given (e.g. REGISTRY=ghcr.io/my-org/policies), else to a
+# docker-registry started on 127.0.0.1. SIGNING_KEY (default dist/publish/cosign.key, created when
+# missing) signs; PUBLISH_DIR (default dist/publish) keeps the SBOMs and the pushed references.
+publish: publish-setup modules
+	@CUSTODY="$(CUSTODY)" DIST="$(DIST)" POLICIES="$(POLICIES)" REGISTRY="$(REGISTRY)" \
+	  SIGNING_KEY="$(SIGNING_KEY)" PUBLISH_DIR="$(PUBLISH_DIR)" tools/publish.sh
 
 clean:
 	cargo clean

@@ -7,6 +7,7 @@ mod check;
 mod eval;
 mod input;
 mod oci;
+mod publish;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,10 @@ enum Command {
     Check(check::Args),
     Annotate(annotate::Args),
     Attestations(attestations::Args),
+    Push(publish::PushArgs),
+    Pull(publish::PullArgs),
+    Sign(publish::SignArgs),
+    GenerateKeyPair(publish::KeyPairArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,10 @@ fn main() -> ExitCode {
         Command::Check(args) => (check::run(args), check::EXIT_INPUT_ERROR),
         Command::Annotate(args) => (annotate::run(args), annotate::EXIT_FAILURE),
         Command::Attestations(args) => (attestations::run(args), attestations::EXIT_FAILURE),
+        Command::Push(args) => (publish::push(args), publish::EXIT_FAILURE),
+        Command::Pull(args) => (publish::pull(args), publish::EXIT_FAILURE),
+        Command::Sign(args) => (publish::sign(args), publish::EXIT_FAILURE),
+        Command::GenerateKeyPair(args) => (publish::generate_key_pair(args), publish::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,

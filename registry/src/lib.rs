@@ -10,12 +10,15 @@
 //! - [`RegistryCapabilities`]: Kubewarden's `oci` host capabilities answered from the real
 //!   registries (`v1/manifest_digest`, `v1/oci_manifest`, `v1/oci_manifest_config`, `v2/verify`
 //!   with cosign's signatures verified natively), every other call passed to an inner
-//!   [`custody_host::Capabilities`].
+//!   [`custody_host::Capabilities`];
+//! - [`Client::push`] and [`Client::pull_module`]: policy modules published as Kubewarden's
+//!   tooling writes them ([`Artifact::policy_module`]), and cosign's signature and SBOM manifests.
 
 mod artifacts;
 mod capabilities;
 pub mod docker_config;
 mod oci;
+mod publish;
 mod verify;
 
 pub use artifacts::{
@@ -26,6 +29,10 @@ pub use capabilities::{RegistryCapabilities, VERIFY_CACHE_TTL};
 pub use oci::{
     is_loopback, platform, Client, Manifest, ManifestAndConfig, ManifestKind, Options, PlainHttp,
     DEFAULT_TIMEOUT, MAX_BLOB_BYTES, MAX_ITEMS,
+};
+pub use publish::{
+    Artifact, Blob, PulledModule, CYCLONEDX_JSON_MEDIA_TYPE, MAX_MODULE_BYTES,
+    OCI_IMAGE_CONFIG_MEDIA_TYPE, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
 };
 
 /// The 64 lower-case hex digits of a `sha256:<hex>` digest; `None` for anything else.

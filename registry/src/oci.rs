@@ -434,14 +434,24 @@ impl Inner {
         image: &Reference,
         layer: &OciDescriptor,
     ) -> Result<Vec<u8>> {
+        self.blob_at_most(image, layer, MAX_BLOB_BYTES).await
+    }
+
+    /// A blob of `image`'s repository, checked against its digest, at most `max` bytes.
+    pub(crate) async fn blob_at_most(
+        &mut self,
+        image: &Reference,
+        layer: &OciDescriptor,
+        max: u64,
+    ) -> Result<Vec<u8>> {
         let session = self.session(image).await?;
         let digest = &layer.digest;
         let Some(expected) = crate::sha256_hex(digest) else {
             bail!("the blob {digest} is not named by a sha256 digest");
         };
         let declared = u64::try_from(layer.size).unwrap_or(u64::MAX);
-        if declared > MAX_BLOB_BYTES {
-            bail!("the blob {digest} is {declared} bytes, more than the {MAX_BLOB_BYTES} read");
+        if declared > max {
+            bail!("the blob {digest} is {declared} bytes, more than the {max} read");
         }
         let read = async {
             let mut stream = session

@@ -422,6 +422,25 @@ impl SimpleSigning {
         })
     }
 
+    /// The payload a signer signs: compact JSON as cosign writes it (`optional` is `null` when
+    /// empty).
+    pub fn to_json(&self) -> Vec<u8> {
+        let optional = if self.optional.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(self.optional.clone())
+        };
+        let payload = serde_json::json!({
+            "critical": {
+                "identity": {"docker-reference": self.docker_reference},
+                "image": {"docker-manifest-digest": self.docker_manifest_digest},
+                "type": SIMPLE_SIGNING_TYPE,
+            },
+            "optional": optional,
+        });
+        payload.to_string().into_bytes()
+    }
+
     /// What a signature of an image must say: it names `digest` (its
     /// `docker-manifest-digest`; the `docker-reference` proves nothing, an image may be copied)
     /// and carries every `required` annotation ([`check_annotations`](Self::check_annotations)).

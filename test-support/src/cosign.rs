@@ -334,9 +334,40 @@ fn blob(registry: &Registry, repo: &str, descriptor: &Value) -> Vec<u8> {
     response.body
 }
 
-/// Runs the script with `args` under [`SCRIPT_TIMEOUT`]; its stdout, or an error with its stderr.
+/// Runs the reference signer with `args`: [`run_python`].
 fn run_script(args: &[&std::ffi::OsStr]) -> Result<String, String> {
-    let script = script_path();
+    run_python(&script_path(), args)
+}
+
+/// The reference verifier, `test-support/tools/cosign_verify.py`: verifies the key-based cosign
+/// signatures of `repository@digest` in the loopback registry `registry` (`host:port`) with the
+/// public key `public_key` (PEM file), with Python's `cryptography`. `Ok` with its report
+/// (`verified N of M`) when at least one signature verifies; `Err` with its report otherwise.
+pub fn reference_verify(
+    registry: &str,
+    repository: &str,
+    digest: &str,
+    public_key: &Path,
+) -> Result<String, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/cosign_verify.py");
+    run_python(
+        &script,
+        &[
+            "--registry".as_ref(),
+            registry.as_ref(),
+            "--repository".as_ref(),
+            repository.as_ref(),
+            "--digest".as_ref(),
+            digest.as_ref(),
+            "--key".as_ref(),
+            public_key.as_os_str(),
+        ],
+    )
+}
+
+/// Runs the Python `script` with `args` under [`SCRIPT_TIMEOUT`]; its stdout, or an error with
+/// its stdout and stderr.
+fn run_python(script: &Path, args: &[&std::ffi::OsStr]) -> Result<String, String> {
     let dir = TempDir::new("run");
     let stdout_path = dir.path().join("stdout");
     let stderr_path = dir.path().join("stderr");
@@ -344,7 +375,7 @@ fn run_script(args: &[&std::ffi::OsStr]) -> Result<String, String> {
         |path: &Path| fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()));
     let mut child = Command::new(PYTHON)
         .arg("-I")
-        .arg(&script)
+        .arg(script)
         .args(args)
         .stdin(Stdio::null())
         .stdout(create(&stdout_path)?)
@@ -375,8 +406,9 @@ fn run_script(args: &[&std::ffi::OsStr]) -> Result<String, String> {
         Ok(stdout)
     } else {
         Err(format!(
-            "{} {args:?}: {status}: {}",
+            "{} {args:?}: {status}: {}{}",
             script.display(),
+            stdout,
             stderr.trim_end()
         ))
     }
