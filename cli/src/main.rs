@@ -2,11 +2,15 @@
 //! ABI) modules (`--abi gatekeeper`, or detected from the module).
 
 mod annotate;
+mod artifacthub;
+mod artifacthub_spec;
 mod attestations;
+mod changelog;
 mod check;
 mod eval;
 mod input;
 mod oci;
+mod release;
 
 use std::process::ExitCode;
 
@@ -40,6 +44,7 @@ enum Command {
     Check(check::Args),
     Annotate(annotate::Args),
     Attestations(attestations::Args),
+    Artifacthub(artifacthub::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +55,7 @@ fn main() -> ExitCode {
         Command::Check(args) => (check::run(args), check::EXIT_INPUT_ERROR),
         Command::Annotate(args) => (annotate::run(args), annotate::EXIT_FAILURE),
         Command::Attestations(args) => (attestations::run(args), attestations::EXIT_FAILURE),
+        Command::Artifacthub(args) => (artifacthub::run(args), artifacthub::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,
