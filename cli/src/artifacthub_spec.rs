@@ -354,7 +354,7 @@ pub fn validate_package(document: &Value) -> Vec<String> {
     for key in ["keywords", "ignore"] {
         if let Some(items) = p.list("", map, key) {
             for (index, item) in items.iter().enumerate() {
-                if !item.as_str().is_some_and(|s| !s.trim().is_empty()) {
+                if item.as_str().is_none_or(|s| s.trim().is_empty()) {
                     p.add(&format!("{key}[{index}]"), "must be a non-empty string");
                 }
             }
