@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
+use custody_sdk::image::ImageRef;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -126,7 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let verb = if args.check { "checked" } else { "up to date" };
     println!(
-        "artifacthub: {} policies {verb}{}",
+        "artifacthub: {} package(s) {verb}{}",
         policies.len(),
         if written > 0 {
             format!(", {written} files written")
@@ -556,6 +557,23 @@ fn check_folder(folder: &Path, policies: &[Policy]) -> Result<Vec<String>> {
                     .into_iter()
                     .map(|p| format!("{shown}/{PACKAGE_FILE}: {p}")),
             );
+            let tag = format!("v{version}");
+            let images = document.get("containersImages").and_then(Value::as_array);
+            let policy_image = images
+                .into_iter()
+                .flatten()
+                .find(|i| i.get("name").and_then(Value::as_str) == Some(POLICY_IMAGE))
+                .and_then(|i| i.get("image")?.as_str());
+            if let Some(image) = policy_image {
+                let image_tag = ImageRef::parse(image)
+                    .ok()
+                    .and_then(|r| r.tag().map(str::to_owned));
+                if image_tag.as_deref() != Some(tag.as_str()) {
+                    problems.push(format!(
+                        "{shown}/{PACKAGE_FILE}: the `{POLICY_IMAGE}` image {image} is not tagged {tag}"
+                    ));
+                }
+            }
             for (key, expected) in [("name", &name), ("version", &version)] {
                 let found = document.get(key).and_then(Value::as_str);
                 if found.is_some_and(|f| f != expected) {

@@ -150,7 +150,7 @@ fn generating_then_checking_a_workspace() -> TestResult {
     assert!(!String::from_utf8_lossy(&again.stdout).contains("wrote"));
     let check = custody(&root, &["--check"])?;
     assert!(check.status.success(), "{}", stderr(&check));
-    assert!(String::from_utf8_lossy(&check.stdout).contains("1 policies checked"));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("1 package(s) checked"));
 
     // A README change makes the package stale.
     edit(
@@ -200,6 +200,9 @@ fn generating_then_checking_a_workspace() -> TestResult {
         "artifacthub/toy/0.9.0/artifacthub-pkg.yml: version is `1.0.0`, the folder says 0.9.0"
     ));
     assert!(problems.contains("artifacthub/toy/0.9.0: no README.md"));
+    assert!(problems.contains(
+        "artifacthub/toy/0.9.0/artifacthub-pkg.yml: the `policy` image ghcr.io/example/policies/toy:v1.0.0 is not tagged v0.9.0"
+    ));
     std::fs::remove_dir_all(root.join("artifacthub/toy/0.9.0"))?;
     assert!(custody(&root, &["--check"])?.status.success());
     Ok(())
