@@ -26,7 +26,7 @@ WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrappin
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup test-setup publish-setup modules cli examples test bench clean fuzz publish
+.PHONY: all setup test-setup publish-setup modules cli examples test bench clean fuzz publish artifacthub
 
 all: modules examples
 	@echo
@@ -131,6 +131,13 @@ test: test-setup modules examples
 	cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 	cargo clippy --manifest-path fuzz/Cargo.toml --bins -- -D warnings
 	@awk '/^test result:/ { p += $$4; f += $$6 } END { print "tests: " p " passed, " f " failed" }' target/test-output.txt
+
+# The ArtifactHub packages of every policy's current version (artifacthub/<policy>/<version>/:
+# artifacthub-pkg.yml and README.md), generated from its metadata.yml, README.md and CHANGELOG.md
+# after checking that its versions agree (README, "Publishing"). `make test` fails when they are
+# stale (cli/tests/artifacthub.rs runs `custody artifacthub --check`).
+artifacthub: cli
+	$(CUSTODY) artifacthub
 
 bench: modules
 	cargo bench -p custody-host-tests --bench validate

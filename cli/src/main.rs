@@ -2,12 +2,16 @@
 //! ABI) modules (`--abi gatekeeper`, or detected from the module).
 
 mod annotate;
+mod artifacthub;
+mod artifacthub_spec;
 mod attestations;
+mod changelog;
 mod check;
 mod eval;
 mod input;
 mod oci;
 mod publish;
+mod release;
 
 use std::process::ExitCode;
 
@@ -45,6 +49,7 @@ enum Command {
     Pull(publish::PullArgs),
     Sign(publish::SignArgs),
     GenerateKeyPair(publish::KeyPairArgs),
+    Artifacthub(artifacthub::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Pull(args) => (publish::pull(args), publish::EXIT_FAILURE),
         Command::Sign(args) => (publish::sign(args), publish::EXIT_FAILURE),
         Command::GenerateKeyPair(args) => (publish::generate_key_pair(args), publish::EXIT_FAILURE),
+        Command::Artifacthub(args) => (artifacthub::run(args), artifacthub::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,

@@ -12,11 +12,12 @@ use base64::Engine as _;
 use custody_registry::{Artifact, Blob, Client, CYCLONEDX_JSON_MEDIA_TYPE};
 use custody_sdk::image::{validate_tag, ImageRef};
 use custody_sigstore::cosign::{SimpleSigning, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_MEDIA_TYPE};
-use custody_sigstore::{parse_rfc3339, Timestamp};
+use custody_sigstore::Timestamp;
 use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
 use serde_json::Value;
 
+use crate::artifacthub_spec::is_rfc3339;
 use crate::oci::RegistryArgs;
 
 /// Exit status when a push, pull or signature fails.
@@ -119,7 +120,11 @@ pub fn push(args: PushArgs) -> Result<ExitCode> {
     }
     let created = match &args.created {
         Some(created) => {
-            parse_rfc3339(created).map_err(|e| anyhow!("--created {created:?}: {e}"))?;
+            if !is_rfc3339(created) {
+                bail!(
+                    "--created {created:?}: not an RFC 3339 date-time (e.g. 2026-11-27T22:45:00Z)"
+                );
+            }
             created.clone()
         }
         None => now_rfc3339()?,
@@ -451,7 +456,7 @@ mod tests {
     #[test]
     fn now_is_rfc3339() {
         let now = now_rfc3339().expect("now");
-        assert!(parse_rfc3339(&now).is_ok(), "{now}");
+        assert!(is_rfc3339(&now), "{now}");
         assert!(now.ends_with('Z') && now.starts_with("20"), "{now}");
     }
 
