@@ -7,6 +7,7 @@ mod check;
 mod eval;
 mod input;
 mod oci;
+mod scaffold;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,7 @@ enum Command {
     Check(check::Args),
     Annotate(annotate::Args),
     Attestations(attestations::Args),
+    Scaffold(scaffold::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Check(args) => (check::run(args), check::EXIT_INPUT_ERROR),
         Command::Annotate(args) => (annotate::run(args), annotate::EXIT_FAILURE),
         Command::Attestations(args) => (attestations::run(args), attestations::EXIT_FAILURE),
+        Command::Scaffold(args) => (scaffold::run(args), scaffold::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,
