@@ -218,7 +218,10 @@ fn sha256_digest(text: &str, what: &str) -> Result<Digest> {
 /// digest its tag resolves to.
 fn module_reference(args: &Args, policy: &Policy) -> Result<Module> {
     let image = match &args.image {
-        Some(image) => image.strip_prefix(REGISTRY_SCHEME).unwrap_or(image).to_owned(),
+        Some(image) => image
+            .strip_prefix(REGISTRY_SCHEME)
+            .unwrap_or(image)
+            .to_owned(),
         None => {
             let version = policy.required_annotation(VERSION_ANNOTATION)?;
             let url = policy.required_annotation(OCI_URL_ANNOTATION)?;
@@ -266,7 +269,9 @@ fn resolve(registry: &RegistryArgs, image: &str) -> Result<Digest> {
         eprintln!("note: {note}");
     }
     let digest = answer.with_context(|| {
-        format!("cannot resolve {image} to a digest (is it published? or give --digest sha256:<hex>)")
+        format!(
+            "cannot resolve {image} to a digest (is it published? or give --digest sha256:<hex>)"
+        )
     })?;
     sha256_digest(&digest, &format!("the registry's digest for {image}"))
 }
@@ -314,7 +319,11 @@ fn manifests(args: &Args, policy: &Policy, module: &Module) -> Result<String> {
     writeln!(out, "apiVersion: policies.kubewarden.io/v1")?;
     writeln!(out, "kind: ClusterAdmissionPolicy")?;
     writeln!(out, "metadata:")?;
-    writeln!(out, "{}", yaml_field("name", &Value::from(name.as_str()), 2)?)?;
+    writeln!(
+        out,
+        "{}",
+        yaml_field("name", &Value::from(name.as_str()), 2)?
+    )?;
     if !annotations.is_empty() {
         writeln!(
             out,
@@ -377,7 +386,10 @@ fn manifests(args: &Args, policy: &Policy, module: &Module) -> Result<String> {
     let namespace = attestations_namespace(policy);
     if !context_aware.is_empty() {
         writeln!(out, "  # The Kubernetes objects it may read while it evaluates, with the policy server's service")?;
-        writeln!(out, "  # account (see the Role below): the ConfigMaps in {namespace}.")?;
+        writeln!(
+            out,
+            "  # account (see the Role below): the ConfigMaps in {namespace}."
+        )?;
         if args.gatekeeper {
             writeln!(
                 out,
@@ -387,7 +399,11 @@ fn manifests(args: &Args, policy: &Policy, module: &Module) -> Result<String> {
         writeln!(
             out,
             "{}",
-            yaml_field("contextAwareResources", &Value::Array(context_aware.clone()), 2)?
+            yaml_field(
+                "contextAwareResources",
+                &Value::Array(context_aware.clone()),
+                2
+            )?
         )?;
     }
     writeln!(
@@ -507,9 +523,15 @@ fn gatekeeper_sync(resources: &[Value]) -> Result<String> {
     let mut out = String::new();
     writeln!(out, "---")?;
     writeln!(out, "# For a host fed from a Gatekeeper installation's replicated data (Kubewarden's gatekeeper")?;
-    writeln!(out, "# mode needs only contextAwareResources above): Gatekeeper replicates these kinds into")?;
+    writeln!(
+        out,
+        "# mode needs only contextAwareResources above): Gatekeeper replicates these kinds into"
+    )?;
     writeln!(out, "# data.inventory. Gatekeeper reads one Config, named `config`, in its namespace: if you have")?;
-    writeln!(out, "# one, add these entries to its syncOnly instead of replacing it.")?;
+    writeln!(
+        out,
+        "# one, add these entries to its syncOnly instead of replacing it."
+    )?;
     out.push_str(&serde_yaml_ng::to_string(&config)?);
     Ok(out)
 }

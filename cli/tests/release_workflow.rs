@@ -87,7 +87,10 @@ fn the_release_workflow_is_consistent() -> TestResult {
             );
         }
         assert!(with["registry-username"].is_string(), "{job}");
-        assert!(jobs[job]["secrets"]["registry-password"].is_string(), "{job}");
+        assert!(
+            jobs[job]["secrets"]["registry-password"].is_string(),
+            "{job}"
+        );
         assert_eq!(jobs[job]["permissions"]["id-token"], "write", "{job}");
     }
     assert_eq!(jobs["release"]["permissions"]["id-token"], "write");

@@ -67,7 +67,8 @@ fn policies() -> Result<Vec<(String, Value, String)>, Box<dyn std::error::Error>
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let metadata = serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("metadata.yml"))?)?;
+        let metadata =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("metadata.yml"))?)?;
         let settings = std::fs::read_to_string(dir.join("settings.example.yml"))?;
         found.push((name, metadata, settings));
     }
@@ -127,7 +128,10 @@ fn every_policy_and_build_gets_its_manifests() -> TestResult {
             assert_eq!(spec["rules"], metadata["rules"], "{what}");
             let mutating = metadata["mutating"].as_bool().unwrap_or_default() && !gatekeeper;
             assert_eq!(spec["mutating"], json!(mutating), "{what}");
-            assert_eq!(spec["backgroundAudit"], metadata["backgroundAudit"], "{what}");
+            assert_eq!(
+                spec["backgroundAudit"], metadata["backgroundAudit"],
+                "{what}"
+            );
             assert_eq!(spec["policyServer"], "default", "{what}");
             assert_eq!(spec["mode"], "protect", "{what}");
             assert_eq!(spec["settings"], settings, "{what}");
@@ -173,7 +177,10 @@ fn every_policy_and_build_gets_its_manifests() -> TestResult {
             );
             if gatekeeper {
                 let config = &docs[3];
-                assert_eq!(config["apiVersion"], "config.gatekeeper.sh/v1alpha1", "{what}");
+                assert_eq!(
+                    config["apiVersion"], "config.gatekeeper.sh/v1alpha1",
+                    "{what}"
+                );
                 assert_eq!(config["kind"], "Config", "{what}");
                 assert_eq!(config["metadata"]["name"], "config", "{what}");
                 assert_eq!(
@@ -221,7 +228,9 @@ fn a_digest_in_the_image_is_used_as_given() -> TestResult {
         let docs = documents(&scaffold(&["ban-latest", "--image", &image])?)?;
         assert_eq!(
             docs[0]["spec"]["module"],
-            json!(format!("registry://registry.invalid/acme/ban-latest@{DIGEST}")),
+            json!(format!(
+                "registry://registry.invalid/acme/ban-latest@{DIGEST}"
+            )),
             "{image}"
         );
     }
@@ -241,13 +250,18 @@ fn a_tag_is_resolved_in_the_registry() -> TestResult {
     let docs = documents(&scaffold(&["ban-latest", "--image", &image])?)?;
     assert_eq!(
         docs[0]["spec"]["module"],
-        json!(format!("registry://{}/custody/ban-latest@{digest}", registry.host()))
+        json!(format!(
+            "registry://{}/custody/ban-latest@{digest}",
+            registry.host()
+        ))
     );
     // The same digest given explicitly agrees; another one is refused.
     let pinned = format!("{}@{digest}", image);
-    assert!(scaffold(&["ban-latest", "--image", &pinned, "--digest", &digest])?
-        .status
-        .success());
+    assert!(
+        scaffold(&["ban-latest", "--image", &pinned, "--digest", &digest])?
+            .status
+            .success()
+    );
 
     let missing = registry.image("custody/ban-latest", "v9.9.9");
     let error = failure(&scaffold(&["ban-latest", "--image", &missing])?);
@@ -275,13 +289,28 @@ fn bad_input_fails_clearly() -> TestResult {
             vec!["no-such-policy", "--digest", DIGEST],
             "unknown policy \"no-such-policy\"",
         ),
-        (vec!["../etc", "--digest", DIGEST], "unknown policy \"../etc\""),
         (
-            vec!["ban-latest", "--image", "ghcr.io/Acme/App:v1", "--digest", DIGEST],
+            vec!["../etc", "--digest", DIGEST],
+            "unknown policy \"../etc\"",
+        ),
+        (
+            vec![
+                "ban-latest",
+                "--image",
+                "ghcr.io/Acme/App:v1",
+                "--digest",
+                DIGEST,
+            ],
             "--image \"ghcr.io/Acme/App:v1\" is not an image reference",
         ),
         (
-            vec!["ban-latest", "--image", "ghcr.io/acme/app:", "--digest", DIGEST],
+            vec![
+                "ban-latest",
+                "--image",
+                "ghcr.io/acme/app:",
+                "--digest",
+                DIGEST,
+            ],
             "--image \"ghcr.io/acme/app:\" is not an image reference",
         ),
         (
