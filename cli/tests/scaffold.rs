@@ -55,8 +55,11 @@ fn failure(output: &Output) -> String {
     stderr(output)
 }
 
+/// A policy directory: its name, metadata.yml and settings.example.yml (as text).
+type PolicyFiles = (String, Value, String);
+
 /// Every policy directory under policies/, with its metadata and settings example.
-fn policies() -> Result<Vec<(String, Value, String)>, Box<dyn std::error::Error>> {
+fn policies() -> Result<Vec<PolicyFiles>, Box<dyn std::error::Error>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(repo_root().join("policies"))? {
         let dir = entry?.path();
