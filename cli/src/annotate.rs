@@ -48,14 +48,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let mut metadata = input::read_document(&args.metadata)?;
     if args.gatekeeper {
-        let fields = metadata
-            .as_object_mut()
-            .ok_or_else(|| anyhow!("the metadata must be a mapping"))?;
-        fields.insert("executionMode".to_owned(), Value::from("gatekeeper"));
-        fields.insert("mutating".to_owned(), Value::from(false));
-        // No host capabilities in that mode; context-aware resources stay: Kubewarden gives
-        // Gatekeeper-mode policies the objects they list as `data.inventory`.
-        fields.remove("hostCapabilities");
+        gatekeeper_metadata(&mut metadata)?;
         wasm = set_opa_abi_globals(&wasm)
             .with_context(|| format!("cannot read {} as a wasm module", args.input.display()))?;
     }
@@ -103,8 +96,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Turns a policy's metadata into its Gatekeeper-mode build's: `executionMode: gatekeeper`,
+/// `mutating: false`, no `hostCapabilities`.
+pub fn gatekeeper_metadata(metadata: &mut Value) -> Result<()> {
+    let fields = metadata
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the metadata must be a mapping"))?;
+    fields.insert("executionMode".to_owned(), Value::from("gatekeeper"));
+    fields.insert("mutating".to_owned(), Value::from(false));
+    // No host capabilities in that mode; context-aware resources stay: Kubewarden gives
+    // Gatekeeper-mode policies the objects they list as `data.inventory`.
+    fields.remove("hostCapabilities");
+    Ok(())
+}
+
 /// Checks the fields Kubewarden requires; returns the execution mode.
-fn check_metadata(metadata: &Value) -> Result<String> {
+pub fn check_metadata(metadata: &Value) -> Result<String> {
     let Value::Object(fields) = metadata else {
         bail!("the metadata must be a mapping");
     };

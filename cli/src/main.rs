@@ -12,6 +12,7 @@ mod input;
 mod oci;
 mod publish;
 mod release;
+mod scaffold;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ enum Command {
     Sign(publish::SignArgs),
     GenerateKeyPair(publish::KeyPairArgs),
     Artifacthub(artifacthub::Args),
+    Scaffold(scaffold::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => (publish::sign(args), publish::EXIT_FAILURE),
         Command::GenerateKeyPair(args) => (publish::generate_key_pair(args), publish::EXIT_FAILURE),
         Command::Artifacthub(args) => (artifacthub::run(args), artifacthub::EXIT_FAILURE),
+        Command::Scaffold(args) => (scaffold::run(args), scaffold::EXIT_FAILURE),
     };
     match outcome {
         Ok(code) => code,

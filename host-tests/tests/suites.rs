@@ -13,6 +13,7 @@ mod hostile;
 mod kubewarden_types;
 mod metadata;
 mod policies;
+mod settings_examples;
 mod sigstore_in_wasm;
 mod slsa_end_to_end;
 mod verify_signature;
