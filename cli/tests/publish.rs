@@ -666,3 +666,68 @@ fn signatures_accumulate_and_each_verifies_with_its_own_key() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn push_pull_and_sign_use_the_docker_configs_credentials() -> TestResult {
+    use base64::Engine as _;
+    use custody_test_support::registry::{TEST_PASSWORD, TEST_USER};
+    let registry = Registry::start_with_auth();
+    let dir = workdir("credentials")?;
+    let module = root().join("dist/ban-latest.wasm");
+    if !module.is_file() {
+        return Err("dist/ban-latest.wasm is missing: run `make modules`".into());
+    }
+    let module = path(&module)?;
+    let target = format!("{}/private", registry.host());
+    let with_config = |config: Option<&Path>, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args(args)
+            .env(
+                "DOCKER_CONFIG",
+                config.map_or_else(no_docker_config, Path::to_path_buf),
+            )
+            .output()
+    };
+    let config = |name: &str, password: &str| -> Result<PathBuf, std::io::Error> {
+        let config_dir = dir.join(name);
+        std::fs::create_dir_all(&config_dir)?;
+        let auth =
+            base64::engine::general_purpose::STANDARD.encode(format!("{TEST_USER}:{password}"));
+        let config = json!({"auths": {registry.host(): {"auth": auth}}});
+        std::fs::write(config_dir.join("config.json"), config.to_string())?;
+        Ok(config_dir)
+    };
+
+    // Anonymous, or with a wrong password: refused, nothing pushed.
+    let push = ["push", "--registry", &target, module];
+    for config_dir in [None, Some(config("wrong", "not-the-password")?)] {
+        let output = with_config(config_dir.as_deref(), &push)?;
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        assert!(output.stdout.is_empty());
+    }
+
+    // With the docker config's credentials: pushed, signed and pulled back.
+    let good = config("good", TEST_PASSWORD)?;
+    let output = with_config(Some(&good), &push)?;
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let reference = text(&output.stdout).trim().to_owned();
+    let prefix = dir.join("key");
+    let made = custody(&["generate-key-pair", "--output-prefix", path(&prefix)?])?;
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let key = dir.join("key.key");
+    let signed = with_config(Some(&good), &["sign", "--key", path(&key)?, &reference])?;
+    assert!(signed.status.success(), "{}", text(&signed.stderr));
+    let out = dir.join("pulled.wasm");
+    let pull = ["pull", &reference, "-o", path(&out)?];
+    let anonymous = with_config(None, &pull)?;
+    assert_eq!(
+        anonymous.status.code(),
+        Some(1),
+        "{}",
+        text(&anonymous.stderr)
+    );
+    let pulled = with_config(Some(&good), &pull)?;
+    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    assert!(std::fs::read(&out)? == std::fs::read(module)?);
+    Ok(())
+}
