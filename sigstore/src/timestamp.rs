@@ -213,7 +213,13 @@ fn check_authority(
     }
     cert::check_valid_at("TSA certificate", leaf, t)?;
     // Each certificate of the authority's chain by the next (links of the trusted root itself).
-    let mut child = (leaf, tsa.certificates.first().map(Vec::as_slice).unwrap_or_default());
+    let mut child = (
+        leaf,
+        tsa.certificates
+            .first()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
     for (i, issuer) in certs.iter().zip(&tsa.certificates).enumerate().skip(1) {
         let what = format!("TSA chain certificate {i}");
         cert::check_trusted_link(&what, child, (issuer.0, issuer.1))?;

@@ -300,7 +300,9 @@ mod tests {
             .chain(&root.timestamp_authorities)
         {
             for pair in ca.certificates.windows(2) {
-                let [child, issuer] = pair else { unreachable!() };
+                let [child, issuer] = pair else {
+                    unreachable!()
+                };
                 let parse = |der| crate::cert::parse("embedded", der).unwrap();
                 crate::cert::check_signed_by("embedded link", &parse(child), &parse(issuer))
                     .unwrap();
@@ -319,7 +321,11 @@ mod tests {
         };
         let parse = |der: &[u8]| crate::cert::parse("embedded", der).unwrap();
         let link = |child: &[u8]| {
-            crate::cert::check_trusted_link("link", (&parse(child), child), (&parse(issuer), issuer))
+            crate::cert::check_trusted_link(
+                "link",
+                (&parse(child), child),
+                (&parse(issuer), issuer),
+            )
         };
         link(intermediate).unwrap();
         // The same certificate with one bit of its signature changed: no longer the checked link,

@@ -251,7 +251,11 @@ fn verify_slsa(dist: &Path, probe: &Path) -> Result<(), String> {
     let mut fresh_instances: Vec<PolicyInstance> = (0..RUNS).map(|_| plain.instance()).collect();
     let mut fresh_instances = fresh_instances.iter_mut();
     let (fresh_time, fresh_faults) = measure(|| {
-        validate(fresh_instances.next().expect("one per run"), &request, &settings);
+        validate(
+            fresh_instances.next().expect("one per run"),
+            &request,
+            &settings,
+        );
     });
     let mut warm_instance = plain.instance();
     let (warm_time, warm_faults) = measure(|| {
@@ -300,7 +304,10 @@ fn verify_slsa(dist: &Path, probe: &Path) -> Result<(), String> {
     );
     let leaf = Certificate::from_der(&leaf_der).map_err(|e| e.to_string())?;
     let tbs = leaf.tbs_certificate();
-    let leaf_spki = tbs.subject_public_key_info().to_der().map_err(|e| e.to_string())?;
+    let leaf_spki = tbs
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| e.to_string())?;
     let root = custody_sigstore::TrustedRoot::public_good().map_err(|e| e.to_string())?;
     let issuer = root
         .certificate_authorities
@@ -340,8 +347,16 @@ fn verify_slsa(dist: &Path, probe: &Path) -> Result<(), String> {
 
     println!("| Sigstore probe: | | |");
     let noop = stage("a call that does nothing", "noop", b"");
-    stage("the whole Sigstore verification (`verify`)", "verify", &verify);
-    stage("parse the embedded public-good trusted root", "trusted_root", b"");
+    stage(
+        "the whole Sigstore verification (`verify`)",
+        "verify",
+        &verify,
+    );
+    stage(
+        "parse the embedded public-good trusted root",
+        "trusted_root",
+        b"",
+    );
     stage("parse the bundle (JSON)", "bundle", bundle_text.as_bytes());
     stage("parse the leaf certificate (DER)", "certificate", &leaf_der);
     let key256 = stage("read a P-256 key (request in base64)", "public_key", &p256);

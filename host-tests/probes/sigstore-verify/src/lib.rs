@@ -114,7 +114,10 @@ pub fn handle(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
         "noop" => done(format!("{} bytes", payload.len())),
         "trusted_root" => {
             let root = TrustedRoot::public_good().map_err(|e| e.to_string())?;
-            done(format!("{} authorities", root.certificate_authorities.len()))
+            done(format!(
+                "{} authorities",
+                root.certificate_authorities.len()
+            ))
         }
         "bundle" => {
             let bundle = Bundle::from_json(payload).map_err(|e| e.to_string())?;
