@@ -71,12 +71,34 @@ pub(crate) fn is_self_signed(cert: &Certificate) -> bool {
     cert.tbs_certificate().issuer() == cert.tbs_certificate().subject()
 }
 
-/// Checks that `issuer` signed `child`.
+/// Checks that `issuer` signed `child`: the names, `issuer` a CA, and the signature.
 pub(crate) fn check_signed_by(
     what: &str,
     child: &Certificate,
     issuer: &Certificate,
 ) -> Result<(), Error> {
+    check_issuer(what, child, issuer)?;
+    check_signature(what, child, issuer)
+}
+
+/// [`check_signed_by`] for a link between two certificates of a trusted root's chain, given with
+/// their DER: the signature is not checked again when the link is, byte for byte, one whose
+/// signature was checked when the public-good root was embedded
+/// ([`trust::is_checked_link`](super::trust::is_checked_link)); the names and the CA are.
+pub(crate) fn check_trusted_link(
+    what: &str,
+    (child, child_der): (&Certificate, &[u8]),
+    (issuer, issuer_der): (&Certificate, &[u8]),
+) -> Result<(), Error> {
+    check_issuer(what, child, issuer)?;
+    if super::trust::is_checked_link(child_der, issuer_der) {
+        return Ok(());
+    }
+    check_signature(what, child, issuer)
+}
+
+/// `child` names `issuer` as its issuer, and `issuer` is a CA.
+fn check_issuer(what: &str, child: &Certificate, issuer: &Certificate) -> Result<(), Error> {
     if child.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err(certificate_invalid(format!(
             "{what}: issuer name does not match the CA's subject"
@@ -92,6 +114,11 @@ pub(crate) fn check_signed_by(
             "{what}: issuing certificate is not a CA"
         )));
     }
+    Ok(())
+}
+
+/// `issuer`'s key verifies `child`'s signature.
+fn check_signature(what: &str, child: &Certificate, issuer: &Certificate) -> Result<(), Error> {
     let tbs = child
         .tbs_certificate()
         .to_der()
@@ -213,11 +240,19 @@ fn chain_to(
         .iter()
         .map(|d| parse("trusted root certificate", d))
         .collect::<Result<Vec<_>, _>>()?;
+    // The leaf by the first certificate; then each certificate of the authority's chain by the
+    // next (links of the trusted root itself).
     let mut child = leaf;
-    for (i, issuer) in certs.iter().enumerate() {
-        check_signed_by(&format!("certificate {i}"), child, issuer)?;
+    let mut child_der = None;
+    for (i, (issuer, issuer_der)) in certs.iter().zip(&ca.certificates).enumerate() {
+        let what = format!("certificate {i}");
+        match child_der {
+            None => check_signed_by(&what, child, issuer)?,
+            Some(der) => check_trusted_link(&what, (child, der), (issuer, issuer_der))?,
+        }
         check_valid_at(&format!("CA certificate {i}"), issuer, t)?;
         child = issuer;
+        child_der = Some(issuer_der.as_slice());
     }
     if !is_self_signed(child) {
         return Err(certificate_invalid(

@@ -212,11 +212,19 @@ fn check_authority(
         ));
     }
     cert::check_valid_at("TSA certificate", leaf, t)?;
-    let mut child = leaf;
-    for (i, issuer) in certs.iter().enumerate().skip(1) {
-        cert::check_signed_by(&format!("TSA chain certificate {i}"), child, issuer)?;
-        cert::check_valid_at(&format!("TSA chain certificate {i}"), issuer, t)?;
-        child = issuer;
+    // Each certificate of the authority's chain by the next (links of the trusted root itself).
+    let mut child = (
+        leaf,
+        tsa.certificates
+            .first()
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    );
+    for (i, issuer) in certs.iter().zip(&tsa.certificates).enumerate().skip(1) {
+        let what = format!("TSA chain certificate {i}");
+        cert::check_trusted_link(&what, child, (issuer.0, issuer.1))?;
+        cert::check_valid_at(&what, issuer.0, t)?;
+        child = (issuer.0, issuer.1.as_slice());
     }
     Ok(())
 }

@@ -9,6 +9,45 @@ use serde::Deserialize;
 /// a test checks that the two agree).
 const PUBLIC_GOOD: &[u8] = include_bytes!("public_good_trusted_root.json");
 
+/// The links of the embedded public-good root's certificate chains (a certificate and the next
+/// one, its issuer: the SHA-256 of each one's DER) whose signatures were checked when the root
+/// was embedded: `tests::checked_links_are_the_embedded_roots` checks each signature and that
+/// this list is exactly the root's links, so it fails when the embedded root changes. A
+/// verification need not check these signatures again (an ECDSA P-384 check each, the costliest
+/// step of a keyless verification in wasm); a root that holds the same certificates, byte for
+/// byte, benefits too.
+const CHECKED_LINKS: [([u8; 32], [u8; 32]); 1] = [(
+    // Fulcio's intermediate (sigstore-intermediate, 2022) by its root (sigstore, 2021).
+    hex_digest("15d795348226b4649f750f5802592c393bee7cc53c3b86982175b7ad087efe47"),
+    hex_digest("3ba7b6cc4e95469d4d334b49cb257ad8537076fa84b0ca87ff4ecfe6a54680c1"),
+)];
+
+/// A SHA-256 digest from 64 lower-case hex digits (at compile time: a bad one does not build).
+const fn hex_digest(hex: &str) -> [u8; 32] {
+    const fn digit(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not a lower-case hex digit"),
+        }
+    }
+    let hex = hex.as_bytes();
+    assert!(hex.len() == 64, "not 64 hex digits");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = digit(hex[2 * i]) * 16 + digit(hex[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
+/// Whether `issuer_der` signing `child_der` is one of [`CHECKED_LINKS`].
+pub(crate) fn is_checked_link(child_der: &[u8], issuer_der: &[u8]) -> bool {
+    let link = (super::sha256(child_der), super::sha256(issuer_der));
+    CHECKED_LINKS.contains(&link)
+}
+
 /// A closed interval of time; an absent `end` is open-ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
@@ -249,6 +288,53 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(PUBLIC_GOOD, shared.as_slice());
+    }
+
+    #[test]
+    fn checked_links_are_the_embedded_roots() {
+        let root = TrustedRoot::public_good().unwrap();
+        let mut links = Vec::new();
+        for ca in root
+            .certificate_authorities
+            .iter()
+            .chain(&root.timestamp_authorities)
+        {
+            for pair in ca.certificates.windows(2) {
+                let [child, issuer] = pair else {
+                    unreachable!()
+                };
+                let parse = |der| crate::cert::parse("embedded", der).unwrap();
+                crate::cert::check_signed_by("embedded link", &parse(child), &parse(issuer))
+                    .unwrap();
+                assert!(is_checked_link(child, issuer));
+                links.push((super::super::sha256(child), super::super::sha256(issuer)));
+            }
+        }
+        assert_eq!(links, CHECKED_LINKS.to_vec());
+    }
+
+    #[test]
+    fn an_altered_link_is_checked_again() {
+        let root = TrustedRoot::public_good().unwrap();
+        let [intermediate, issuer] = root.certificate_authorities[1].certificates.as_slice() else {
+            panic!("the 2022 authority is an intermediate and its root");
+        };
+        let parse = |der: &[u8]| crate::cert::parse("embedded", der).unwrap();
+        let link = |child: &[u8]| {
+            crate::cert::check_trusted_link(
+                "link",
+                (&parse(child), child),
+                (&parse(issuer), issuer),
+            )
+        };
+        link(intermediate).unwrap();
+        // The same certificate with one bit of its signature changed: no longer the checked link,
+        // so its signature is checked, and fails.
+        let mut altered = intermediate.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(!is_checked_link(&altered, issuer));
+        let err = link(&altered).unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,9 @@
 #![deny(clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use base64::Engine as _;
-use custody_sigstore::{verify, Artifact, Bundle, Error, Matcher, Policy, TrustedRoot, Verified};
+use custody_sigstore::{
+    verify, Artifact, Bundle, Error, Matcher, Policy, PublicKey, TrustedRoot, Verified,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -92,8 +94,16 @@ impl MatcherRequest {
     }
 }
 
-/// The waPC operations: `verify` alone.
+/// The waPC operations: `verify`, and the stages of a verification one at a time, for the
+/// profile (`host-tests/benches/profile.rs` counts the wasm instructions of each call):
+/// - `noop`: nothing (what a call costs);
+/// - `trusted_root`: parses the embedded public-good trusted root;
+/// - `bundle`: parses the payload, a bundle's JSON;
+/// - `certificate`: parses the payload, a DER X.509 certificate;
+/// - `public_key`: parses a DER SubjectPublicKeyInfo (a [`SignatureCheck`]'s `spki`);
+/// - `signature`: the same, then verifies its signature over its message.
 pub fn handle(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+    let done = |what: String| Ok(what.into_bytes());
     match operation {
         "verify" => {
             let request: Request =
@@ -101,8 +111,57 @@ pub fn handle(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
             let answer = answer(run(&request)?);
             serde_json::to_vec(&answer).map_err(|e| e.to_string())
         }
+        "noop" => done(format!("{} bytes", payload.len())),
+        "trusted_root" => {
+            let root = TrustedRoot::public_good().map_err(|e| e.to_string())?;
+            done(format!(
+                "{} authorities",
+                root.certificate_authorities.len()
+            ))
+        }
+        "bundle" => {
+            let bundle = Bundle::from_json(payload).map_err(|e| e.to_string())?;
+            done(format!("{} log entries", bundle.tlog_entries.len()))
+        }
+        "certificate" => {
+            use x509_cert::der::Decode as _;
+            let cert = x509_cert::Certificate::from_der(payload).map_err(|e| e.to_string())?;
+            done(format!("version {:?}", cert.tbs_certificate().version()))
+        }
+        "public_key" | "signature" => {
+            let check: SignatureCheck =
+                serde_json::from_slice(payload).map_err(|e| format!("{operation}: {e}"))?;
+            let bytes = |b64: &str| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("{operation}: {e}"))
+            };
+            let (spki, message, signature) = (
+                bytes(&check.spki)?,
+                bytes(&check.message)?,
+                bytes(&check.signature)?,
+            );
+            let key = PublicKey::from_spki_der(&spki).map_err(|e| e.to_string())?;
+            if operation == "signature" {
+                key.verify(&message, &signature)
+                    .map_err(|e| e.to_string())?;
+            }
+            done(format!("{} bytes signed", message.len()))
+        }
         other => Err(format!("unknown operation {other:?}")),
     }
+}
+
+/// A signature to check (`public_key`, `signature`): standard base64 each.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureCheck {
+    /// The key, a DER SubjectPublicKeyInfo.
+    pub spki: String,
+    /// The signed message (hashed with the key's hash: SHA-256 for P-256, SHA-384 for P-384).
+    pub message: String,
+    /// The signature (DER ECDSA).
+    pub signature: String,
 }
 
 /// Verifies one request. The outer `Err` is a request the probe cannot read (bad base64 or hex,
