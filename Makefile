@@ -8,18 +8,19 @@ POLICIES  := $(sort $(notdir $(wildcard policies/*)))
 # The example gate (examples/) runs these; verify-slsa needs attestations in a cluster, its tests
 # run it on real provenance instead.
 EXAMPLE_POLICIES := require-digest ban-latest
+# Cargo's target directory ($CARGO_TARGET_DIR if set).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-wasip1
-WASM_DIR  := target/$(WASM_TARGET)/wasm
+WASM_DIR  := $(TARGET_DIR)/$(WASM_TARGET)/wasm
 # Gatekeeper-mode builds (OPA wasm ABI): the target selects the ABI (sdk/src/abi/mod.rs); no
 # WASI, memory imported (see .cargo/config.toml).
 OPA_TARGET := wasm32-unknown-unknown
-OPA_DIR   := target/$(OPA_TARGET)/wasm
+OPA_DIR   := $(TARGET_DIR)/$(OPA_TARGET)/wasm
 DIST      := dist
-CUSTODY   := target/release/custody
+CUSTODY   := $(TARGET_DIR)/release/custody
 # Test probes: modules that are not policies, for the host tests (host-tests/probes/<name>), built
 # into <target dir>/probes/<name>.wasm, where host-tests looks for them (never into dist/).
 PROBES    := sigstore-verify
-TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 # Debian's binaryen 108 needs the features Rust's wasm output uses spelled out (see README).
 WASM_OPT_FLAGS := -Oz --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
                   --enable-mutable-globals --enable-reference-types --enable-multivalue
