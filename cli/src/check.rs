@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use custody_host::{
-    json_patch, Abi, Cluster, Host, PolicyInstance, PolicyModule, ValidationResponse,
+    json_patch, module_abi, Abi, Cluster, Host, PolicyInstance, PolicyModule, ValidationResponse,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -99,7 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn check(args: &Args, resources: Vec<Resource>, host_calls: &HostCalls) -> Result<ExitCode> {
-    let host = input::host()?;
+    let host = input::cached_host()?;
     let mut policies = load_policies(&host, &args.policies, args.abi, host_calls)?;
     apply_settings(&mut policies, &args.settings)?;
     // Settings a policy rejects are an input error: the run stops before any evaluation, so that
@@ -338,7 +338,13 @@ fn load_policies(
             found.sort();
             let before = policies.len();
             for file in found {
-                // Each module is compiled once per run.
+                // A module of the other build is recognised from its exports, not compiled (one
+                // that is not a policy at all is loaded, to say why).
+                let bytes = std::fs::read(&file)
+                    .with_context(|| format!("cannot read policy {}", file.display()))?;
+                if module_abi(&bytes).is_some_and(|found| found != abi.abi()) {
+                    continue;
+                }
                 let module = input::load_policy(host, &file)?;
                 if module.abi() == abi.abi() {
                     add_policy(host, &mut policies, file, module, host_calls)?;

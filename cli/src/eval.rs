@@ -102,7 +102,7 @@ fn evaluate(
 ) -> Result<ExitCode> {
     let capabilities = host_calls.boxed();
 
-    let host = input::host()?;
+    let host = input::cached_host()?;
     let module = input::load_policy(&host, &args.policy)?;
     if let Some(abi) = args.abi {
         input::expect_abi(&module, &args.policy, abi)?;

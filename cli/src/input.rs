@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use custody_host::{Abi, Cluster, Host, Limits, PolicyModule};
+use custody_host::{Abi, Cluster, Host, Limits, ModuleCache, PolicyModule};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -60,6 +60,17 @@ pub fn read_cluster(paths: &[std::path::PathBuf]) -> Result<Cluster> {
 /// The host with default limits.
 pub fn host() -> Result<Host> {
     Host::new(Limits::default()).context("cannot start the wasm host")
+}
+
+/// The host with default limits and the user's module cache (`$CUSTODY_CACHE_DIR`,
+/// `$XDG_CACHE_HOME/custody` or `~/.cache/custody`; `CUSTODY_CACHE_DIR=off`: none), so that
+/// modules run again are not compiled again.
+pub fn cached_host() -> Result<Host> {
+    let host = host()?;
+    Ok(match ModuleCache::user() {
+        Some(cache) => host.with_module_cache(cache),
+        None => host,
+    })
 }
 
 /// Compiles a policy module.

@@ -34,6 +34,11 @@ manifest and config, v2/verify of cosign signatures) from the image's registry, 
 registry; --no-plain-http: none). Registry credentials: the docker config's, as docker finds them
 (`auths`, credential helpers).
 
+Compiled modules: `eval` and `check` keep them in the user's cache directory, keyed by the
+module's SHA-256 and the engine's configuration, and check every entry before use
+($CUSTODY_CACHE_DIR, else $XDG_CACHE_HOME/custody, else ~/.cache/custody; CUSTODY_CACHE_DIR=off
+turns the cache off).
+
 Attestations and signatures (for the verify-slsa policy):
   custody attestations export [--plain-http] [--namespace NS] [--output yaml|json] IMAGE
     fetches IMAGE's attestations and signatures from its registry (cosign sha256-<hex>.att and

@@ -757,3 +757,106 @@ fn path(path: &Path) -> Result<&str, String> {
     path.to_str()
         .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
 }
+
+fn custody_with_cache(args: &[&str], cache: &str) -> Result<Output, std::io::Error> {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(args)
+        .env("CUSTODY_CACHE_DIR", cache)
+        .output()
+}
+
+/// The `.cwasm` entries under a cache directory.
+fn cache_entries(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
+    let mut found = Vec::new();
+    if !dir.exists() {
+        return Ok(found);
+    }
+    for engine in std::fs::read_dir(dir)? {
+        for entry in std::fs::read_dir(engine?.path())? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "cwasm") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+#[test]
+fn check_caches_compiled_modules_and_stops_on_rejected_settings() -> TestResult {
+    let dir = workdir("module_cache")?;
+    let cache = dir.join("cache");
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies)?;
+    for name in [
+        "ban-latest.wasm",
+        "ban-latest.gatekeeper.wasm",
+        "require-digest.wasm",
+        "require-digest.gatekeeper.wasm",
+    ] {
+        std::fs::copy(dist(name)?, policies.join(name))?;
+    }
+    let manifest = dir.join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        serde_yaml_ng::to_string(&pod(
+            "ghcr.io/acme/web:1.0@sha256:4d4e8a3f0c0b8f3b9d4bbd1d5c6a1f2e9b7c3a5d8e6f1a2b3c4d5e6f7a8b9c0d",
+        ))?,
+    )?;
+    let args = ["check", "-p", path(&policies)?, path(&manifest)?];
+
+    // Cold: the two waPC modules are compiled and cached; the Gatekeeper builds in the directory
+    // are recognised without compiling them.
+    let cold = custody_with_cache(&args, path(&cache)?)?;
+    assert_eq!(cold.status.code(), Some(0), "{}", stderr(&cold));
+    assert!(stdout(&cold).contains("1 resources, 2 policies: 1 allowed, 0 denied"));
+    let entries = cache_entries(&cache)?;
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    // Warm: the same answer, from the same entries.
+    let before: Vec<Vec<u8>> = entries
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()?;
+    let warm = custody_with_cache(&args, path(&cache)?)?;
+    assert_eq!(warm.status.code(), Some(0), "{}", stderr(&warm));
+    assert_eq!(stdout(&warm), stdout(&cold));
+    assert_eq!(cache_entries(&cache)?, entries);
+    let after: Vec<Vec<u8>> = entries
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()?;
+    assert!(before == after, "a warm run rewrote an entry");
+    // A corrupted entry: the same answer (the module is compiled again).
+    std::fs::write(&entries[0], b"not a compiled module")?;
+    let repaired = custody_with_cache(&args, path(&cache)?)?;
+    assert_eq!(stdout(&repaired), stdout(&cold), "{}", stderr(&repaired));
+    // The Gatekeeper builds have their own entries.
+    let mut gatekeeper_args = args.to_vec();
+    gatekeeper_args.splice(1..1, ["--abi", "gatekeeper"]);
+    let output = custody_with_cache(&gatekeeper_args, path(&cache)?)?;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(cache_entries(&cache)?.len(), 4);
+    // No cache: nothing written.
+    let off = custody_with_cache(&args, "off")?;
+    assert_eq!(stdout(&off), stdout(&cold));
+    assert_eq!(cache_entries(&cache)?.len(), 4);
+
+    // A release policy that rejects its settings stops the gate: the input-error status, and no
+    // resource reported, let alone as allowed, by it or by the other policy.
+    let settings = dir.join("settings.json");
+    std::fs::write(&settings, r#"{"bannedTags": "latest"}"#)?;
+    let flag = format!("ban-latest={}", path(&settings)?);
+    let mut rejected_args = args.to_vec();
+    rejected_args.splice(1..1, ["--settings", flag.as_str()]);
+    let output = custody_with_cache(&rejected_args, path(&cache)?)?;
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("policy ban-latest: settings rejected")
+            && stderr(&output).contains("nothing was evaluated"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+    Ok(())
+}

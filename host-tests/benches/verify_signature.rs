@@ -12,41 +12,9 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use custody_host::NoCapabilities;
 use custody_host::ScriptedCapabilities;
-use custody_host_tests::real_signatures::{fulcio_2021_ca, real};
+use custody_host_tests::bench::verify_signature_cases;
 use custody_host_tests::{gatekeeper, module_path, Loaded, NativeHost};
-use serde_json::{json, Value};
-
-fn cases() -> Vec<(&'static str, Value, Value)> {
-    let key = real("key-2021");
-    let pem = std::fs::read_to_string(
-        custody_host_tests::repo_root()
-            .join("../shared/testdata/cosign-signatures/key-2021/pub.pem"),
-    )
-    .expect("pub.pem");
-    let keyless = real("keyless-2021");
-    let cert = keyless.annotations["dev.sigstore.cosign/certificate"].clone();
-    let settings = |attestor: Value| {
-        json!({"images": [{
-            "patterns": ["registry-testing.svc.lan/*"],
-            "source": "cluster",
-            "attestors": {"entries": [attestor]},
-        }]})
-    };
-    vec![
-        (
-            "key P-256, no log",
-            key.request(&key.payload, &key.annotations),
-            settings(json!({"publicKey": pem, "requireRekorBundle": false})),
-        ),
-        (
-            "certificate + Rekor entry",
-            keyless.request(&keyless.payload, &keyless.annotations),
-            settings(
-                json!({"certificate": {"certificate": cert, "certificateChain": [fulcio_2021_ca()]}}),
-            ),
-        ),
-    ]
-}
+use serde_json::json;
 
 fn latency(c: &mut Criterion) {
     for module in ["verify-signature", "verify-signature.gatekeeper"] {
@@ -58,7 +26,7 @@ fn latency(c: &mut Criterion) {
     let wapc = Loaded::policy("verify-signature");
     let gk = Loaded::policy(&gatekeeper("verify-signature"));
     let caps = || ScriptedCapabilities::new(Vec::new()).expect("script");
-    for (name, request, settings) in cases() {
+    for (name, request, settings) in verify_signature_cases() {
         let payload = serde_json::to_vec(&json!({"request": request, "settings": settings}))
             .expect("payload");
         let mut warm_wapc = wapc.bare_instance(Box::new(caps()));

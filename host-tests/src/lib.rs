@@ -64,6 +64,8 @@ pub use custody_test_support::cosign;
 /// cosign-saved OCI layouts (the slsa-github-generator images), read as the SDK's tests read
 /// them (the same file).
 pub use custody_test_support::cosign_layout;
+/// The benchmarks' requests.
+pub mod bench;
 /// Kubewarden's own request and response types, which every request and answer is checked
 /// against.
 pub mod kubewarden;

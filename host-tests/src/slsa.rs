@@ -302,3 +302,17 @@ impl Capabilities for Clustered {
 fn lines(message: &str) -> Vec<String> {
     message.lines().map(str::to_owned).collect()
 }
+
+/// The namespace the attestation ConfigMaps are in (verify-slsa's default).
+pub const ATTESTATIONS_NAMESPACE: &str = "custody-attestations";
+
+/// A Pod with the first `n` real images (at most as many as [`layouts`] has), and the cluster
+/// holding the attestation ConfigMap of every image, in [`ATTESTATIONS_NAMESPACE`].
+pub fn attested_pod(n: usize) -> (Value, Cluster) {
+    let layouts = layouts();
+    let cluster = Cluster::new(layouts.iter().map(|l| l.config_map(ATTESTATIONS_NAMESPACE)))
+        .unwrap_or_else(|e| panic!("cluster: {e}"));
+    let images: Vec<String> = layouts.iter().take(n).map(Layout::image).collect();
+    let refs: Vec<&str> = images.iter().map(String::as_str).collect();
+    (pod_request(&refs, json!({})), cluster)
+}

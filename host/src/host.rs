@@ -9,7 +9,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, Linker, OptLevel};
 
 use crate::wapc::{self, WapcState};
-use crate::HostError;
+use crate::{HostError, ModuleCache};
 
 /// Resource limits applied to every policy instance.
 ///
@@ -51,6 +51,7 @@ pub struct Host {
     engine: Engine,
     limits: Limits,
     linker: Linker<WapcState>,
+    cache: Option<ModuleCache>,
     _ticker: Ticker,
 }
 
@@ -122,8 +123,20 @@ impl Host {
             engine,
             limits,
             linker,
+            cache: None,
             _ticker: ticker,
         })
+    }
+
+    /// Compiled modules are kept in `cache` and taken from it ([`crate::PolicyModule::from_bytes`]).
+    pub fn with_module_cache(mut self, cache: ModuleCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The module cache, if the host has one.
+    pub fn module_cache(&self) -> Option<&ModuleCache> {
+        self.cache.as_ref()
     }
 
     /// The wasmtime engine (for precompiling, or checking that bytes are valid wasm).

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 use serde_json::Value;
-use wasmtime::{Instance, Store, Trap, TypedFunc};
+use wasmtime::{Instance, InstancePre, Linker, Store, Trap, TypedFunc, UnknownImportError};
 use wasmtime_wasi::I32Exit;
 
 use crate::opa::{self, OpaGuest};
@@ -72,17 +72,107 @@ struct GatekeeperInput<'a> {
     parameters: &'a Value,
 }
 
+/// A policy module with its imports resolved, ready to be instantiated again and again: what
+/// Kubewarden's policy server keeps to rehydrate a fresh instance for every admission request
+/// (wasmtime's [`InstancePre`]). A waPC module's imports (waPC and WASI functions) are resolved
+/// once, here; an OPA-ABI module's functions too, while its memory (`env.memory`) is made for
+/// each instance.
+pub struct PolicyPre {
+    engine: wasmtime::Engine,
+    module: wasmtime::Module,
+    name: String,
+    imports: Imports,
+}
+
+enum Imports {
+    Wapc(InstancePre<WapcState>),
+    /// The `env` functions; each instance adds its own memory to a copy.
+    Opa(Linker<WapcState>),
+}
+
+impl fmt::Debug for PolicyPre {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PolicyPre")
+            .field("module", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyPre {
+    /// Resolves `module`'s imports against `host`'s; an import the host does not provide is
+    /// refused ([`HostError::UnknownImport`]).
+    pub fn new(host: &Host, module: &PolicyModule) -> Result<Self, HostError> {
+        let name = module.name();
+        let imports = match module.abi() {
+            Abi::Wapc => Imports::Wapc(host.linker().instantiate_pre(module.module()).map_err(
+                |error| match error.downcast_ref::<UnknownImportError>() {
+                    Some(unknown) => HostError::UnknownImport {
+                        module: name.to_owned(),
+                        import_module: unknown.module().to_owned(),
+                        import_name: unknown.name().to_owned(),
+                    },
+                    None => HostError::Instantiate {
+                        module: name.to_owned(),
+                        message: format!("{error:#}"),
+                    },
+                },
+            )?),
+            Abi::Opa => {
+                Imports::Opa(
+                    opa::functions(host.engine()).map_err(|e| HostError::Instantiate {
+                        module: name.to_owned(),
+                        message: format!("cannot provide the OPA imports: {e:#}"),
+                    })?,
+                )
+            }
+        };
+        Ok(Self {
+            engine: host.engine().clone(),
+            module: module.module().clone(),
+            name: name.to_owned(),
+            imports,
+        })
+    }
+
+    /// The module's ABI.
+    pub fn abi(&self) -> Abi {
+        match self.imports {
+            Imports::Wapc(_) => Abi::Wapc,
+            Imports::Opa(_) => Abi::Opa,
+        }
+    }
+}
+
 impl PolicyInstance {
     /// Instantiates `module` and runs its initialisers (`_start` / `_initialize`, then
     /// `wapc_init`); for an OPA-ABI module, gives it its memory (`env.memory`,
     /// [`crate::OPA_MEMORY_PAGES`] pages), checks the ABI version and loads an empty `data`. Host calls
     /// from a waPC guest are answered by `caps` (OPA-ABI modules have no host capabilities).
+    ///
+    /// To instantiate a module many times, resolve its imports once ([`PolicyPre`]) and use
+    /// [`PolicyInstance::from_pre`].
     pub fn new(
         host: &Host,
         module: &PolicyModule,
         caps: Box<dyn Capabilities>,
     ) -> Result<Self, HostError> {
-        let name = module.name();
+        Self::from_pre(host, &PolicyPre::new(host, module)?, caps)
+    }
+
+    /// A fresh instance of a pre-instantiated module (as [`PolicyInstance::new`] makes one):
+    /// what a host that starts a new instance for every request does.
+    pub fn from_pre(
+        host: &Host,
+        pre: &PolicyPre,
+        caps: Box<dyn Capabilities>,
+    ) -> Result<Self, HostError> {
+        let name = pre.name.as_str();
+        if !wasmtime::Engine::same(&pre.engine, host.engine()) {
+            return Err(HostError::Instantiate {
+                module: name.to_owned(),
+                message: "the module was prepared by another host".to_owned(),
+            });
+        }
         let limits = host.limits();
         let mut store = Store::new(host.engine(), WapcState::new(limits, caps));
         store.limiter(|state| &mut state.limiter);
@@ -91,26 +181,24 @@ impl PolicyInstance {
         arm(&mut store, &limits, deadline_ticks)?;
         store.data_mut().begin_call("instantiate");
 
-        let opa_linker;
-        let linker = match module.abi() {
-            Abi::Wapc => host.linker(),
-            Abi::Opa => {
-                opa_linker =
-                    opa::linker(host.engine(), &mut store, module.module()).map_err(|e| {
-                        HostError::Instantiate {
-                            module: name.to_owned(),
-                            message: format!("cannot provide the OPA imports: {e:#}"),
-                        }
-                    })?;
-                &opa_linker
-            }
-        };
-        let instance = match linker.instantiate(&mut store, module.module()) {
-            Ok(instance) => instance,
-            Err(error) => {
-                // A missing import is the common case: name it precisely.
-                for import in module.module().imports() {
-                    if linker.get_by_import(&mut store, &import).is_none() {
+        let instantiated = match &pre.imports {
+            Imports::Wapc(instance_pre) => instance_pre.instantiate(&mut store),
+            Imports::Opa(functions) => {
+                let mut linker = functions.clone();
+                opa::define_memory(&mut linker, &mut store, &pre.module).map_err(|e| {
+                    HostError::Instantiate {
+                        module: name.to_owned(),
+                        message: format!("cannot provide the OPA imports: {e:#}"),
+                    }
+                })?;
+                let instantiated = linker.instantiate(&mut store, &pre.module);
+                if instantiated.is_err() {
+                    // A missing import is the common case: name it precisely.
+                    if let Some(import) = pre
+                        .module
+                        .imports()
+                        .find(|import| linker.get_by_import(&mut store, import).is_none())
+                    {
                         return Err(HostError::UnknownImport {
                             module: name.to_owned(),
                             import_module: import.module().to_owned(),
@@ -118,6 +206,12 @@ impl PolicyInstance {
                         });
                     }
                 }
+                instantiated
+            }
+        };
+        let instance = match instantiated {
+            Ok(instance) => instance,
+            Err(error) => {
                 return Err(match classify(error, "instantiate", &limits) {
                     HostError::Trap { message, .. } => HostError::Instantiate {
                         module: name.to_owned(),
@@ -127,7 +221,7 @@ impl PolicyInstance {
                 });
             }
         };
-        if module.abi() == Abi::Opa {
+        if pre.abi() == Abi::Opa {
             arm(&mut store, &limits, deadline_ticks)?;
             store.data_mut().begin_call("instantiate");
             let guest = OpaGuest::new(&mut store, &instance).map_err(|e| {

@@ -22,6 +22,7 @@
 //! directories or inherited stdio), a deadline renewed before each call (and a fuel budget if asked
 //! for), and a memory cap.
 
+mod cache;
 mod capabilities;
 mod cluster;
 mod error;
@@ -32,6 +33,7 @@ mod opa;
 mod patch;
 mod wapc;
 
+pub use cache::{engine_key, CacheOutcome, ModuleCache, CACHE_DIR_ENV};
 pub use capabilities::{
     Capabilities, NoCapabilities, RecordedCall, ScriptedCall, ScriptedCapabilities,
 };
@@ -42,7 +44,7 @@ pub use custody_sdk::policy::{
 };
 pub use error::HostError;
 pub use host::{Host, Limits, EPOCH_TICK};
-pub use instance::{parse_answer, PolicyInstance};
-pub use module::{read_metadata, Abi, PolicyModule, METADATA_SECTION};
+pub use instance::{parse_answer, PolicyInstance, PolicyPre};
+pub use module::{module_abi, read_metadata, Abi, PolicyModule, METADATA_SECTION};
 pub use opa::MEMORY_PAGES as OPA_MEMORY_PAGES;
 pub use patch::json_patch;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use wasmparser::{Parser, Payload};
 
-use crate::{Host, HostError};
+use crate::{CacheOutcome, Host, HostError};
 
 /// Name of the custom section where `kwctl annotate` stores a policy's metadata as JSON.
 pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
@@ -35,6 +35,7 @@ pub struct PolicyModule {
     abi: Abi,
     metadata: Option<serde_json::Value>,
     name: String,
+    cached: Option<CacheOutcome>,
 }
 
 impl PolicyModule {
@@ -51,15 +52,24 @@ impl PolicyModule {
         Self::from_bytes(host, &name, &bytes)
     }
 
-    /// Compiles a module from its binary encoding.
+    /// Compiles a module from its binary encoding (or takes it from the host's module cache:
+    /// [`Host::with_module_cache`]).
     pub fn from_bytes(host: &Host, name: &str, bytes: &[u8]) -> Result<Self, HostError> {
-        let module =
-            wasmtime::Module::new(host.engine(), bytes).map_err(|e| HostError::Compile {
-                module: name.to_owned(),
-                message: format!("{e:#}"),
-            })?;
-        let abi = detect_abi(&module).ok_or_else(|| HostError::NotAPolicy {
+        let compile = || wasmtime::Module::new(host.engine(), bytes);
+        let (module, cached) = match host.module_cache() {
+            Some(cache) => cache
+                .module(host.engine(), bytes, compile)
+                .map(|(module, outcome)| (module, Some(outcome))),
+            None => compile().map(|module| (module, None)),
+        }
+        .map_err(|e| HostError::Compile {
             module: name.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        let abi = abi_of(module.exports().map(|export| export.name())).ok_or_else(|| {
+            HostError::NotAPolicy {
+                module: name.to_owned(),
+            }
         })?;
         let metadata = read_metadata(bytes).map_err(|message| HostError::Metadata {
             module: name.to_owned(),
@@ -70,7 +80,13 @@ impl PolicyModule {
             abi,
             metadata,
             name: name.to_owned(),
+            cached,
         })
+    }
+
+    /// Whether the module came from the host's module cache (`None`: the host has no cache).
+    pub fn cache_outcome(&self) -> Option<CacheOutcome> {
+        self.cached
     }
 
     /// The module's ABI, detected from its exports.
@@ -94,11 +110,11 @@ impl PolicyModule {
     }
 }
 
-/// Any `opa_*` export means OPA; otherwise `__guest_call` means waPC.
-fn detect_abi(module: &wasmtime::Module) -> Option<Abi> {
+/// The ABI of a module from its exports' names: any `opa_*` export means OPA; otherwise
+/// `__guest_call` means waPC.
+fn abi_of<'a>(exports: impl IntoIterator<Item = &'a str>) -> Option<Abi> {
     let mut wapc = false;
-    for export in module.exports() {
-        let name = export.name();
+    for name in exports {
         if name.starts_with("opa_") {
             return Some(Abi::Opa);
         }
@@ -107,6 +123,22 @@ fn detect_abi(module: &wasmtime::Module) -> Option<Abi> {
         }
     }
     wapc.then_some(Abi::Wapc)
+}
+
+/// The ABI of the module whose binary encoding is `bytes`, read from its export section without
+/// compiling it; `None` if it is not a policy (or not a module that parses).
+pub fn module_abi(bytes: &[u8]) -> Option<Abi> {
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::ExportSection(exports) = payload.ok()? {
+            let names: Vec<&str> = exports
+                .into_iter()
+                .map(|export| export.map(|e| e.name))
+                .collect::<Result<_, _>>()
+                .ok()?;
+            return abi_of(names);
+        }
+    }
+    None
 }
 
 /// Reads the JSON of the `io.kubewarden.metadata` custom section from a wasm binary.

@@ -18,13 +18,9 @@ const ENV: &str = "env";
 /// The pages of memory Kubewarden's engine and the npm SDK give a module (more if it asks more).
 pub const MEMORY_PAGES: u64 = 5;
 
-/// Creates the module's memory and the linker that provides it with the `env` functions.
-/// No builtins are implemented: a module that calls one traps with a message naming it.
-pub(crate) fn linker(
-    engine: &Engine,
-    store: &mut Store<WapcState>,
-    module: &Module,
-) -> wasmtime::Result<Linker<WapcState>> {
+/// The memory an instance of `module` gets: what it asks for, at least [`MEMORY_PAGES`] pages
+/// (within its maximum). Stored in the store's state, where the host functions find it.
+fn memory(store: &mut Store<WapcState>, module: &Module) -> wasmtime::Result<Memory> {
     let wanted = module
         .imports()
         .find(|import| import.module() == ENV && import.name() == "memory")
@@ -42,9 +38,25 @@ pub(crate) fn linker(
         ),
     )?;
     store.data_mut().memory = Some(memory);
+    Ok(memory)
+}
 
-    let mut linker = Linker::new(engine);
+/// Defines the module's memory (`env.memory`, made by [`memory`] in `store`) in `linker`.
+pub(crate) fn define_memory(
+    linker: &mut Linker<WapcState>,
+    store: &mut Store<WapcState>,
+    module: &Module,
+) -> wasmtime::Result<()> {
+    let memory = memory(store, module)?;
     linker.define(&*store, ENV, "memory", memory)?;
+    Ok(())
+}
+
+/// The linker that provides the `env` functions (not the memory, which belongs to one store: see
+/// [`define_memory`]). No builtins are implemented: a module that calls one traps with a message
+/// naming it.
+pub(crate) fn functions(engine: &Engine) -> wasmtime::Result<Linker<WapcState>> {
+    let mut linker = Linker::new(engine);
     linker.func_wrap(
         ENV,
         "opa_abort",
