@@ -5,38 +5,9 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
 
-/// A fresh directory for one test.
-fn workdir(test: &str) -> Result<PathBuf, std::io::Error> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("custody-cli")
-        .join(test);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-fn custody(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(args)
-        .output()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A WAT data string holding exactly `text`'s bytes.
-fn wat_string(text: &str) -> String {
-    text.bytes().map(|b| format!("\\{b:02x}")).collect()
-}
+use common::{custody, path, stderr, stdout, wat_string, TestResult};
 
 /// A toy waPC policy: `validate` answers `deny` when the payload contains `needle`, else `accept`;
 /// `validate_settings` refuses settings containing "invalid"; `protocol_version` answers "v1".
@@ -191,7 +162,7 @@ fn request(object: Value) -> Value {
 
 #[test]
 fn eval_a_bare_request() -> TestResult {
-    let dir = workdir("eval_bare")?;
+    let dir = common::workdir("custody-cli", "eval_bare")?;
     let policy = dir.join("ban-latest.wasm");
     ban_latest(None).write(&policy)?;
     let request_file = dir.join("request.json");
@@ -234,7 +205,7 @@ fn eval_a_bare_request() -> TestResult {
 
 #[test]
 fn eval_an_admission_review_in_yaml_with_settings() -> TestResult {
-    let dir = workdir("eval_review")?;
+    let dir = common::workdir("custody-cli", "eval_review")?;
     let policy = dir.join("ban-latest.wasm");
     ban_latest(None).write(&policy)?;
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -280,7 +251,7 @@ fn eval_an_admission_review_in_yaml_with_settings() -> TestResult {
 
 #[test]
 fn eval_adds_a_patch_for_mutations() -> TestResult {
-    let dir = workdir("eval_mutation")?;
+    let dir = common::workdir("custody-cli", "eval_mutation")?;
     let mutated =
         pod("nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000");
     let accept = json!({"accepted": true, "mutated_object": mutated}).to_string();
@@ -315,7 +286,7 @@ fn eval_adds_a_patch_for_mutations() -> TestResult {
 
 #[test]
 fn eval_fails_clearly_on_host_errors() -> TestResult {
-    let dir = workdir("eval_errors")?;
+    let dir = common::workdir("custody-cli", "eval_errors")?;
     let not_wasm = dir.join("broken.wasm");
     std::fs::write(&not_wasm, b"definitely not wasm")?;
     let request_file = dir.join("request.json");
@@ -335,7 +306,7 @@ fn eval_fails_clearly_on_host_errors() -> TestResult {
 
 #[test]
 fn check_multi_document_manifests() -> TestResult {
-    let dir = workdir("check_multi")?;
+    let dir = common::workdir("custody-cli", "check_multi")?;
     let policies = dir.join("policies");
     std::fs::create_dir_all(&policies)?;
     ban_latest(Some(workload_rules())).write(&policies.join("ban-latest.wasm"))?;
@@ -481,7 +452,7 @@ items:
 
 #[test]
 fn check_settings_and_input_errors() -> TestResult {
-    let dir = workdir("check_errors")?;
+    let dir = common::workdir("custody-cli", "check_errors")?;
     let policy = dir.join("ban-latest.wasm");
     ban_latest(None).write(&policy)?;
     let manifest = dir.join("pod.yaml");
@@ -550,7 +521,7 @@ fn check_settings_and_input_errors() -> TestResult {
 
 #[test]
 fn annotate_round_trip() -> TestResult {
-    let dir = workdir("annotate")?;
+    let dir = common::workdir("custody-cli", "annotate")?;
     let plain = dir.join("plain.wasm");
     ban_latest(None).write(&plain)?;
     let metadata = dir.join("metadata.yml");
@@ -682,7 +653,7 @@ fn dist(name: &str) -> Result<PathBuf, String> {
 
 #[test]
 fn gatekeeper_builds_run_with_abi_gatekeeper() -> TestResult {
-    let dir = workdir("gatekeeper")?;
+    let dir = common::workdir("custody-cli", "gatekeeper")?;
     let gatekeeper = dist("ban-latest.gatekeeper.wasm")?;
     let wapc = dist("ban-latest.wasm")?;
     let request_file = dir.join("request.json");
@@ -753,11 +724,6 @@ fn gatekeeper_builds_run_with_abi_gatekeeper() -> TestResult {
     Ok(())
 }
 
-fn path(path: &Path) -> Result<&str, String> {
-    path.to_str()
-        .ok_or_else(|| format!("non-UTF-8 path {}", path.display()))
-}
-
 fn custody_with_cache(args: &[&str], cache: &str) -> Result<Output, std::io::Error> {
     Command::new(env!("CARGO_BIN_EXE_custody"))
         .args(args)
@@ -785,7 +751,7 @@ fn cache_entries(dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
 
 #[test]
 fn check_caches_compiled_modules_and_stops_on_rejected_settings() -> TestResult {
-    let dir = workdir("module_cache")?;
+    let dir = common::workdir("custody-cli", "module_cache")?;
     let cache = dir.join("cache");
     let policies = dir.join("policies");
     std::fs::create_dir_all(&policies)?;

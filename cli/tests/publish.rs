@@ -14,52 +14,15 @@ use std::sync::Mutex;
 
 use custody_test_support::cosign::{generate_key, reference_verify, KeyKind};
 use custody_test_support::registry::{sha256_digest, Registry};
+use custody_test_support::requests::pod_request;
 use serde_json::{json, Value};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
+
+use common::{custody, no_docker_config, path, repo_root as root, stderr, stdout, TestResult};
 
 /// `make publish` runs cargo-cyclonedx in the source tree: one run at a time.
 static PUBLISHING: Mutex<()> = Mutex::new(());
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
-}
-
-/// A fresh directory for one test.
-fn workdir(test: &str) -> Result<PathBuf, std::io::Error> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("custody-cli-publish")
-        .join(test);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-fn no_docker_config() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-docker-config")
-}
-
-/// Runs `custody` without a docker config (anonymous registry access).
-fn custody(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(args)
-        .env("DOCKER_CONFIG", no_docker_config())
-        .output()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn path(path: &Path) -> Result<&str, String> {
-    path.to_str()
-        .ok_or_else(|| format!("{} is not UTF-8", path.display()))
-}
 
 /// The policies (every directory under policies/), each with both modules built.
 fn policies() -> Result<Vec<String>, Box<dyn std::error::Error>> {
@@ -93,8 +56,8 @@ fn make_publish(vars: &[(&str, &str)]) -> Result<Output, Box<dyn std::error::Err
         return Err(format!(
             "make publish: {}\n{}\n{}",
             output.status,
-            text(&output.stdout),
-            text(&output.stderr)
+            stdout(&output),
+            stderr(&output)
         )
         .into());
     }
@@ -110,32 +73,9 @@ fn skopeo_raw(image: &str) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
         .output()
         .map_err(|e| format!("skopeo: {e} (Debian's skopeo: `make test-setup`)"))?;
     if !output.status.success() {
-        return Err(format!("skopeo inspect --raw {image}: {}", text(&output.stderr)).into());
+        return Err(format!("skopeo inspect --raw {image}: {}", stderr(&output)).into());
     }
     Ok(output.stdout)
-}
-
-/// A Pod running `images`, as an AdmissionRequest.
-fn pod_request(images: &[&str]) -> Value {
-    let containers: Vec<Value> = images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
-        .collect();
-    json!({
-        "uid": "publish-test",
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "operation": "CREATE",
-        "namespace": "default",
-        "userInfo": {"username": "test"},
-        "object": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "published", "namespace": "default"},
-            "spec": {"containers": containers},
-        },
-    })
 }
 
 /// verify-signature (waPC build, host mode) on a Pod running `images`, requiring a signature by
@@ -158,7 +98,7 @@ fn verify_signature(
     let settings_path = dir.join("verify-signature.settings.json");
     let request_path = dir.join("verify-signature.request.json");
     std::fs::write(&settings_path, settings.to_string())?;
-    std::fs::write(&request_path, pod_request(images).to_string())?;
+    std::fs::write(&request_path, pod_request(images, json!({})).to_string())?;
     let policy = root().join("dist/verify-signature.wasm");
     let output = custody(&[
         "eval",
@@ -170,7 +110,7 @@ fn verify_signature(
         path(&settings_path)?,
     ])?;
     if !output.status.success() {
-        return Err(format!("custody eval: {}", text(&output.stderr)).into());
+        return Err(format!("custody eval: {}", stderr(&output)).into());
     }
     Ok(serde_json::from_slice(&output.stdout)?)
 }
@@ -190,13 +130,13 @@ fn split(pushed: &str, registry: &Registry) -> Result<(String, String), String> 
 fn make_publish_pushes_signs_and_attaches_an_sbom_to_every_policy() -> TestResult {
     let _one_at_a_time = PUBLISHING.lock().unwrap_or_else(|e| e.into_inner());
     let policies = policies()?;
-    let dir = workdir("make-publish")?;
+    let dir = common::workdir("custody-cli-publish", "make-publish")?;
     let registry = Registry::start();
     let key = dir.join("release.key");
     let public_key = dir.join("release.pub");
     let prefix = dir.join("release");
     let generated = custody(&["generate-key-pair", "--output-prefix", path(&prefix)?])?;
-    assert!(generated.status.success(), "{}", text(&generated.stderr));
+    assert!(generated.status.success(), "{}", stderr(&generated));
     let target = format!("{}/custody", registry.host());
     let publish_dir = dir.join("publish");
     make_publish(&[
@@ -217,7 +157,7 @@ fn make_publish_pushes_signs_and_attaches_an_sbom_to_every_policy() -> TestResul
         .current_dir(root())
         .args(["rev-parse", "HEAD"])
         .output()
-        .map(|o| text(&o.stdout).trim().to_owned())
+        .map(|o| stdout(&o).trim().to_owned())
         .unwrap_or_default();
     let other_key = generate_key(KeyKind::P256);
 
@@ -292,8 +232,8 @@ fn make_publish_pushes_signs_and_attaches_an_sbom_to_every_policy() -> TestResul
         // Pulled back by digest: the very module.
         let out = dir.join(format!("{module_name}.pulled.wasm"));
         let pulled = custody(&["pull", reference, "-o", path(&out)?])?;
-        assert!(pulled.status.success(), "{}", text(&pulled.stderr));
-        assert_eq!(text(&pulled.stdout).trim(), *reference);
+        assert!(pulled.status.success(), "{}", stderr(&pulled));
+        assert_eq!(stdout(&pulled).trim(), *reference);
         assert!(
             std::fs::read(&out)? == module,
             "{reference}: pulled bytes differ"
@@ -369,9 +309,9 @@ impl Drop for Kill {
 fn make_publish_without_a_registry_starts_one_on_loopback() -> TestResult {
     let _one_at_a_time = PUBLISHING.lock().unwrap_or_else(|e| e.into_inner());
     policies()?;
-    let dir = workdir("embedded-registry")?;
+    let dir = common::workdir("custody-cli-publish", "embedded-registry")?;
     let output = make_publish(&[("PUBLISH_DIR", path(&dir)?)])?;
-    let stdout = text(&output.stdout);
+    let stdout = stdout(&output);
     let pid = std::fs::read_to_string(dir.join("registry/pid"))?;
     let _kill = Kill(pid.trim().parse().ok());
     assert!(
@@ -386,19 +326,19 @@ fn make_publish_without_a_registry_starts_one_on_loopback() -> TestResult {
     assert!(dir.join("cosign.key").is_file() && dir.join("cosign.pub").is_file());
     let out = dir.join("pulled.wasm");
     let pulled = custody(&["pull", first, "-o", path(&out)?])?;
-    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
     Ok(())
 }
 
 #[test]
 fn pull_refuses_what_is_not_a_policy_module() -> TestResult {
     let registry = Registry::start();
-    let dir = workdir("pull-refuses")?;
+    let dir = common::workdir("custody-cli-publish", "pull-refuses")?;
     let out = dir.join("module.wasm");
     let pull = |image: &str| custody(&["pull", image, "-o", path(&out).unwrap_or_default()]);
     let refused = |image: &str, expected: &str| -> TestResult {
         let output = pull(image)?;
-        let stderr = text(&output.stderr);
+        let stderr = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{image}: {stderr}");
         assert!(
             stderr.contains(expected),
@@ -467,10 +407,10 @@ fn pull_refuses_what_is_not_a_policy_module() -> TestResult {
     // The good one pulls, by tag and by digest.
     for image in [registry.image("bad", "good"), registry.image("bad", &good)] {
         let output = pull(&image)?;
-        assert!(output.status.success(), "{image}: {}", text(&output.stderr));
+        assert!(output.status.success(), "{image}: {}", stderr(&output));
         assert_eq!(std::fs::read(&out)?, b"\0asm\x01\0\0\0");
         assert_eq!(
-            text(&output.stdout).trim(),
+            stdout(&output).trim(),
             format!("{}/bad@{good}", registry.host())
         );
         std::fs::remove_file(&out)?;
@@ -481,7 +421,7 @@ fn pull_refuses_what_is_not_a_policy_module() -> TestResult {
 #[test]
 fn push_and_sign_refuse_bad_input() -> TestResult {
     let registry = Registry::start();
-    let dir = workdir("push-refuses")?;
+    let dir = common::workdir("custody-cli-publish", "push-refuses")?;
     let target = format!("{}/custody", registry.host());
     let module = root().join("dist/ban-latest.wasm");
     if !module.is_file() {
@@ -489,7 +429,7 @@ fn push_and_sign_refuse_bad_input() -> TestResult {
     }
     let refused = |args: &[&str], expected: &str| -> TestResult {
         let output = custody(args)?;
-        let stderr = text(&output.stderr);
+        let stderr = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
             stderr.contains(expected),
@@ -558,11 +498,11 @@ fn push_and_sign_refuse_bad_input() -> TestResult {
 
     // Signing: by digest only, with a P-256 PKCS#8 key, an image that is there.
     let pushed = custody(&["push", "--registry", &target, module])?;
-    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
-    let reference = text(&pushed.stdout).trim().to_owned();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let reference = stdout(&pushed).trim().to_owned();
     let prefix = dir.join("k");
     let made = custody(&["generate-key-pair", "--output-prefix", path(&prefix)?])?;
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    assert!(made.status.success(), "{}", stderr(&made));
     refused(
         &["generate-key-pair", "--output-prefix", path(&prefix)?],
         "not overwritten",
@@ -594,25 +534,25 @@ fn push_and_sign_refuse_bad_input() -> TestResult {
 #[test]
 fn signatures_accumulate_and_each_verifies_with_its_own_key() -> TestResult {
     let registry = Registry::start();
-    let dir = workdir("sign-twice")?;
+    let dir = common::workdir("custody-cli-publish", "sign-twice")?;
     let target = format!("{}/custody", registry.host());
     let module = root().join("dist/require-digest.wasm");
     if !module.is_file() {
         return Err("dist/require-digest.wasm is missing: run `make modules`".into());
     }
     let pushed = custody(&["push", "--registry", &target, path(&module)?])?;
-    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
-    let reference = text(&pushed.stdout).trim().to_owned();
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    let reference = stdout(&pushed).trim().to_owned();
     let (repository, digest) = split(&reference, &registry)?;
 
     let mut public_keys = Vec::new();
     for name in ["first", "second"] {
         let prefix = dir.join(name);
         let made = custody(&["generate-key-pair", "--output-prefix", path(&prefix)?])?;
-        assert!(made.status.success(), "{}", text(&made.stderr));
+        assert!(made.status.success(), "{}", stderr(&made));
         let key = dir.join(format!("{name}.key"));
         let signed = custody(&["sign", "--key", path(&key)?, "-a", "env=prod", &reference])?;
-        assert!(signed.status.success(), "{}", text(&signed.stderr));
+        assert!(signed.status.success(), "{}", stderr(&signed));
         public_keys.push(dir.join(format!("{name}.pub")));
     }
     // Signing again with the same key adds nothing (ECDSA per RFC 6979: the same signature).
@@ -624,7 +564,7 @@ fn signatures_accumulate_and_each_verifies_with_its_own_key() -> TestResult {
         "env=prod",
         &reference,
     ])?;
-    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(again.status.success(), "{}", stderr(&again));
 
     let (_, manifest) = registry
         .manifest(
@@ -672,7 +612,7 @@ fn push_pull_and_sign_use_the_docker_configs_credentials() -> TestResult {
     use base64::Engine as _;
     use custody_test_support::registry::{TEST_PASSWORD, TEST_USER};
     let registry = Registry::start_with_auth();
-    let dir = workdir("credentials")?;
+    let dir = common::workdir("custody-cli-publish", "credentials")?;
     let module = root().join("dist/ban-latest.wasm");
     if !module.is_file() {
         return Err("dist/ban-latest.wasm is missing: run `make modules`".into());
@@ -702,32 +642,27 @@ fn push_pull_and_sign_use_the_docker_configs_credentials() -> TestResult {
     let push = ["push", "--registry", &target, module];
     for config_dir in [None, Some(config("wrong", "not-the-password")?)] {
         let output = with_config(config_dir.as_deref(), &push)?;
-        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
         assert!(output.stdout.is_empty());
     }
 
     // With the docker config's credentials: pushed, signed and pulled back.
     let good = config("good", TEST_PASSWORD)?;
     let output = with_config(Some(&good), &push)?;
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let reference = text(&output.stdout).trim().to_owned();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let reference = stdout(&output).trim().to_owned();
     let prefix = dir.join("key");
     let made = custody(&["generate-key-pair", "--output-prefix", path(&prefix)?])?;
-    assert!(made.status.success(), "{}", text(&made.stderr));
+    assert!(made.status.success(), "{}", stderr(&made));
     let key = dir.join("key.key");
     let signed = with_config(Some(&good), &["sign", "--key", path(&key)?, &reference])?;
-    assert!(signed.status.success(), "{}", text(&signed.stderr));
+    assert!(signed.status.success(), "{}", stderr(&signed));
     let out = dir.join("pulled.wasm");
     let pull = ["pull", &reference, "-o", path(&out)?];
     let anonymous = with_config(None, &pull)?;
-    assert_eq!(
-        anonymous.status.code(),
-        Some(1),
-        "{}",
-        text(&anonymous.stderr)
-    );
+    assert_eq!(anonymous.status.code(), Some(1), "{}", stderr(&anonymous));
     let pulled = with_config(Some(&good), &pull)?;
-    assert!(pulled.status.success(), "{}", text(&pulled.stderr));
+    assert!(pulled.status.success(), "{}", stderr(&pulled));
     assert!(std::fs::read(&out)? == std::fs::read(module)?);
     Ok(())
 }

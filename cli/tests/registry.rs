@@ -5,8 +5,7 @@
 //! attestations.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use custody_sdk::host::VerifyRequest;
 use custody_sigstore::cosign::SimpleSigning;
@@ -16,50 +15,11 @@ use custody_test_support::cosign_layout::{read_cosign_layout, slsa_github_genera
 use custody_test_support::registry::Registry;
 use serde_json::{json, Value};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
+
+use common::{custody, path, stderr, stdout, wat_string, TestResult};
 
 const REPO: &str = "acme/app";
-
-/// A fresh directory for one test.
-fn workdir(test: &str) -> Result<PathBuf, std::io::Error> {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("custody-cli-registry")
-        .join(test);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// Runs `custody` without a docker config (anonymous registry access).
-fn custody(args: &[&str]) -> Result<Output, std::io::Error> {
-    Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(args)
-        .env(
-            "DOCKER_CONFIG",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-docker-config"),
-        )
-        .output()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path(path: &Path) -> Result<&str, String> {
-    path.to_str()
-        .ok_or_else(|| format!("{} is not UTF-8", path.display()))
-}
-
-/// A WAT data string holding exactly `text`'s bytes.
-fn wat_string(text: &str) -> String {
-    text.bytes().map(|b| format!("\\{b:02x}")).collect()
-}
 
 /// A waPC policy whose `validate` makes one host call (`kubewarden`, `namespace`, `operation`,
 /// `payload`), logs the answer (or the host's error) and accepts (or denies); its settings are
@@ -193,7 +153,7 @@ fn eval_answers_oci_calls_from_the_registry() -> TestResult {
     let registry = Registry::start();
     let digest = registry.push_test_image(REPO, "v1", "an image");
     let image = registry.image(REPO, "v1");
-    let dir = workdir("eval_oci")?;
+    let dir = common::workdir("custody-cli-registry", "eval_oci")?;
     let policy = dir.join("digest.wasm");
     host_call_policy(
         "oci",
@@ -225,7 +185,7 @@ fn eval_verifies_cosign_signatures() -> TestResult {
     let digest = registry.push_test_image(REPO, "v1", "a signed image");
     let image = registry.image(REPO, "v1");
     let key = generate_key(KeyKind::P256);
-    let dir = workdir("eval_verify")?;
+    let dir = common::workdir("custody-cli-registry", "eval_verify")?;
     let policy = dir.join("verify.wasm");
     host_call_policy(
         "oci",
@@ -261,7 +221,7 @@ fn eval_verifies_cosign_signatures() -> TestResult {
 fn capabilities_answer_offline_instead() -> TestResult {
     // Nothing listens on port 9 of loopback: a registry call would fail.
     let image = "127.0.0.1:9/acme/app:v1";
-    let dir = workdir("eval_scripted")?;
+    let dir = common::workdir("custody-cli-registry", "eval_scripted")?;
     let policy = dir.join("digest.wasm");
     host_call_policy(
         "oci",
@@ -309,7 +269,7 @@ fn check_answers_oci_calls_from_the_registry() -> TestResult {
     let registry = Registry::start();
     let digest = registry.push_test_image(REPO, "v1", "checked image");
     let key = generate_key(KeyKind::Ed25519);
-    let dir = workdir("check_verify")?;
+    let dir = common::workdir("custody-cli-registry", "check_verify")?;
     let policy = dir.join("verify.wasm");
     host_call_policy(
         "oci",

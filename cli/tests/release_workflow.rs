@@ -2,17 +2,11 @@
 //! it parses, every action is pinned to a version tag, the `make` targets it runs exist, and the
 //! provenance jobs get the image and digest the release job outputs.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
-}
+use common::{repo_root, TestResult};
 
 /// `uses:` values anywhere in the workflow.
 fn uses(value: &Value, found: &mut Vec<String>) {

@@ -3,22 +3,18 @@
 //! the module pinned to the digest given or resolved from a real registry (Debian's
 //! docker-registry on loopback); bad input fails with a clear error and prints nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use custody_test_support::registry::Registry;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+mod common;
+
+use common::{no_docker_config, repo_root, stderr, TestResult};
 
 const DIGEST: &str = "sha256:4a4b1c0e2f5d8e9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
-}
 
 /// Runs `custody scaffold ARGS` in the repository root, without a docker config.
 fn scaffold(args: &[&str]) -> Result<Output, std::io::Error> {
@@ -26,15 +22,8 @@ fn scaffold(args: &[&str]) -> Result<Output, std::io::Error> {
         .arg("scaffold")
         .args(args)
         .current_dir(repo_root())
-        .env(
-            "DOCKER_CONFIG",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-docker-config"),
-        )
+        .env("DOCKER_CONFIG", no_docker_config())
         .output()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The documents of a successful run.

@@ -166,27 +166,7 @@ pub fn settings() -> Value {
     })
 }
 
-/// A Pod CREATE request with one container per image.
-pub fn pod_request(images: &[&str], annotations: Value) -> Value {
-    let containers: Vec<Value> = images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
-        .collect();
-    json!({
-        "uid": "verify-slsa-test",
-        "kind": {"group": "", "version": "v1", "kind": "Pod"},
-        "resource": {"group": "", "version": "v1", "resource": "pods"},
-        "operation": "CREATE",
-        "namespace": "default",
-        "object": {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "app", "namespace": "default", "annotations": annotations},
-            "spec": {"containers": containers},
-        },
-    })
-}
+pub use custody_test_support::requests::pod_request;
 
 /// What a build answered: allowed or not, the message lines, the mutated object.
 #[derive(Debug, PartialEq)]

@@ -6,6 +6,7 @@
 //!   `shared/testdata`);
 //! - [`registry`]: a real OCI registry (Debian's docker-registry on loopback) and what to push
 //!   into it;
+//! - [`requests`]: admission requests;
 //! - [`sigstore_cases`]: the sigstore-conformance `bundle-verify` cases, decided in one place for
 //!   the native suite and the wasm one;
 //! - [`test_log`]: a private transparency log made with real cryptography.
@@ -16,5 +17,6 @@
 pub mod cosign;
 pub mod cosign_layout;
 pub mod registry;
+pub mod requests;
 pub mod sigstore_cases;
 pub mod test_log;
