@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{custody, path, stderr, stdout, wat_string, TestResult};
+use common::{custody, dist, path, stderr, stdout, wat_string, TestResult};
 
 /// A toy waPC policy: `validate` answers `deny` when the payload contains `needle`, else `accept`;
 /// `validate_settings` refuses settings containing "invalid"; `protocol_version` answers "v1".
@@ -634,21 +634,6 @@ annotations:
         stderr(&output)
     );
     Ok(())
-}
-
-/// A release module `make` built into `dist/` (the Gatekeeper-mode builds have no toy stand-in).
-fn dist(name: &str) -> Result<PathBuf, String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../dist")
-        .join(name);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} is missing: build the modules first (`make modules`)",
-            path.display()
-        ))
-    }
 }
 
 #[test]

@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 
 mod common;
 
-use common::{custody, no_docker_config, path, repo_root as root, stderr, stdout, TestResult};
+use common::{
+    custody, dist, no_docker_config, path, repo_root as root, stderr, stdout, TestResult,
+};
 
 /// `make publish` runs cargo-cyclonedx in the source tree: one run at a time.
 static PUBLISHING: Mutex<()> = Mutex::new(());
@@ -30,9 +32,7 @@ fn policies() -> Result<Vec<String>, Box<dyn std::error::Error>> {
     for entry in std::fs::read_dir(root().join("policies"))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         for module in [format!("{name}.wasm"), format!("{name}.gatekeeper.wasm")] {
-            if !root().join("dist").join(&module).is_file() {
-                return Err(format!("dist/{module} is missing: run `make modules`").into());
-            }
+            dist(&module)?;
         }
         policies.push(name);
     }
@@ -423,10 +423,7 @@ fn push_and_sign_refuse_bad_input() -> TestResult {
     let registry = Registry::start();
     let dir = common::workdir("custody-cli-publish", "push-refuses")?;
     let target = format!("{}/custody", registry.host());
-    let module = root().join("dist/ban-latest.wasm");
-    if !module.is_file() {
-        return Err("dist/ban-latest.wasm is missing: run `make modules`".into());
-    }
+    let module = dist("ban-latest.wasm")?;
     let refused = |args: &[&str], expected: &str| -> TestResult {
         let output = custody(args)?;
         let stderr = stderr(&output);
@@ -536,10 +533,7 @@ fn signatures_accumulate_and_each_verifies_with_its_own_key() -> TestResult {
     let registry = Registry::start();
     let dir = common::workdir("custody-cli-publish", "sign-twice")?;
     let target = format!("{}/custody", registry.host());
-    let module = root().join("dist/require-digest.wasm");
-    if !module.is_file() {
-        return Err("dist/require-digest.wasm is missing: run `make modules`".into());
-    }
+    let module = dist("require-digest.wasm")?;
     let pushed = custody(&["push", "--registry", &target, path(&module)?])?;
     assert!(pushed.status.success(), "{}", stderr(&pushed));
     let reference = stdout(&pushed).trim().to_owned();
@@ -613,10 +607,7 @@ fn push_pull_and_sign_use_the_docker_configs_credentials() -> TestResult {
     use custody_test_support::registry::{TEST_PASSWORD, TEST_USER};
     let registry = Registry::start_with_auth();
     let dir = common::workdir("custody-cli-publish", "credentials")?;
-    let module = root().join("dist/ban-latest.wasm");
-    if !module.is_file() {
-        return Err("dist/ban-latest.wasm is missing: run `make modules`".into());
-    }
+    let module = dist("ban-latest.wasm")?;
     let module = path(&module)?;
     let target = format!("{}/private", registry.host());
     let with_config = |config: Option<&Path>, args: &[&str]| {

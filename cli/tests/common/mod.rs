@@ -26,6 +26,19 @@ pub fn workdir(suite: &str, test: &str) -> Result<PathBuf, std::io::Error> {
     Ok(dir)
 }
 
+/// The module `dist/<name>` as `make modules` built it; an error saying so when it is missing.
+pub fn dist(name: &str) -> Result<PathBuf, String> {
+    let path = repo_root().join("dist").join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: build the modules first (`make modules`)",
+            path.display()
+        ))
+    }
+}
+
 /// A docker config directory that does not exist: no credentials.
 pub fn no_docker_config() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-docker-config")
