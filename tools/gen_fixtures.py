@@ -120,6 +120,28 @@ def line(kind_prefix, lst, idx, name, text):
     return f'container "{name}" ({kind_prefix}.{lst}[{idx}]): {text}'
 
 
+def pod_with(*images, name="odd"):
+    """A Pod whose containers c0, c1, ... run `images`."""
+    return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
+
+
+def one(i, text):
+    """The message line of `pod_with`'s container i."""
+    return line("spec", "containers", i, f"c{i}", text)
+
+
+def settings_with(base, **changes):
+    """A deep copy of the settings `base` with top-level `changes`."""
+    settings = json.loads(json.dumps(base))
+    settings.update(changes)
+    return settings
+
+
+def unmatched(image):
+    """The verifying policies' message for an image no `images` entry matches (the default)."""
+    return f'image "{image}" matches no entry of `images` (unmatchedImages: deny)'
+
+
 def main():
     rd = Policy("require-digest")
     bl = Policy("ban-latest")
@@ -171,12 +193,6 @@ def main():
         'container "debugger" (ephemeralContainers[0]): image "busybox" is not pinned to a digest (write it as docker.io/library/busybox@sha256:<64 hex>)'])
     bl.add("ephemeralcontainers_update_legacy-kind.json", req, False, messages=[
         'container "debugger" (ephemeralContainers[0]): image "busybox" has no tag, which means :latest; pin a version tag or a digest'])
-
-    def pod_with(*images, name="odd"):
-        return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
-
-    def one(i, text):
-        return line("spec", "containers", i, f"c{i}", text)
 
     # registry ports: a port is not a tag
     obj = pod_with("registry.local:5000/team/app", "registry.local:5000/team/app:2.0", "localhost:5000/app")
@@ -292,15 +308,12 @@ VS_SETTINGS = {
 
 
 def vs_settings(**changes):
-    settings = json.loads(json.dumps(VS_SETTINGS))
-    settings.update(changes)
-    return settings
+    return settings_with(VS_SETTINGS, **changes)
 
 
 def verify_slsa():
     vs = Policy("verify-slsa")
     allow_unmatched = vs_settings(unmatchedImages="allow")
-    unmatched = lambda image: f'image "{image}" matches no entry of `images` (unmatchedImages: deny)'
     side = f"quay.io/other/app@{D256}"
     init = f"registry.local:5000/tools/init:1.4@{D256B}"
     tag = "ghcr.io/acme/app:1.2.3"
@@ -322,12 +335,6 @@ def verify_slsa():
         vs.add(f"{kname}_update_tag-unresolvable.json", upd, False, settings=allow_unmatched,
                capabilities=[{"namespace": "oci", "operation": "v1/manifest_digest", "request": tag, "error": "manifest unknown"}],
                messages=[line(p, "containers", 0, "app", f'image "{tag}" is not pinned to a digest and its tag could not be resolved: manifest unknown')])
-
-    def pod_with(*images, name="odd"):
-        return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
-
-    def one(i, text):
-        return line("spec", "containers", i, f"c{i}", text)
 
     # exemptions (common settings)
     obj = pod_with("nginx", f"ghcr.io/acme/tools/debug@{D256}")
@@ -389,15 +396,12 @@ VSIG_SETTINGS = {
 
 
 def vsig_settings(**changes):
-    settings = json.loads(json.dumps(VSIG_SETTINGS))
-    settings.update(changes)
-    return settings
+    return settings_with(VSIG_SETTINGS, **changes)
 
 
 def verify_signature():
     vg = Policy("verify-signature")
     allow_unmatched = vsig_settings(unmatchedImages="allow")
-    unmatched = lambda image: f'image "{image}" matches no entry of `images` (unmatchedImages: deny)'
     side = f"quay.io/other/app@{D256}"
     init = f"registry.local:5000/tools/init:1.4@{D256B}"
     tag = "ghcr.io/acme/app:1.2.3"
@@ -412,12 +416,6 @@ def verify_signature():
         vg.add(f"{kname}_create_tag-unresolvable.json", request(kname, obj), False, settings=allow_unmatched,
                capabilities=[{"namespace": "oci", "operation": "v1/manifest_digest", "request": tag, "error": "manifest unknown"}],
                messages=[line(p, "containers", 0, "app", f'image "{tag}" is not pinned to a digest and its tag could not be resolved: manifest unknown')])
-
-    def pod_with(*images, name="odd"):
-        return wrap("Pod", name, pod_spec([(f"c{i}", img) for i, img in enumerate(images)]))
-
-    def one(i, text):
-        return line("spec", "containers", i, f"c{i}", text)
 
     # exemptions (common settings)
     obj = pod_with("nginx", f"ghcr.io/acme/tools/debug@{D256}")
