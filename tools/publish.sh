@@ -62,21 +62,9 @@ EOF
   echo "Started Debian's docker-registry on 127.0.0.1:$port (pid $started, storage $store/data)."
 fi
 
-# SBOMs: cargo-cyclonedx describes each crate of the workspace with its locked dependencies for a
-# target; a policy's waPC build is wasm32-wasip1, its Gatekeeper-mode build wasm32-unknown-unknown.
-# It writes beside each Cargo.toml: moved out, the rest removed.
+# SBOMs: each policy crate and its locked dependencies, per build target.
 sboms="$PUBLISH_DIR/sbom"
-mkdir -p "$sboms"
-for pair in wasm32-wasip1: wasm32-unknown-unknown:.gatekeeper; do
-  target=${pair%%:*} suffix=${pair#*:}
-  name="custody-sbom-$target"
-  cargo cyclonedx --quiet --format json --spec-version 1.5 --no-build-deps --target "$target" \
-    --override-filename "$name"
-  for p in $POLICIES; do
-    mv "policies/$p/$name.json" "$sboms/$p$suffix.cdx.json"
-  done
-  find . -path ./target -prune -o -name "$name.json" -print0 | xargs -0r rm -f
-done
+tools/sbom.sh "$sboms" $POLICIES
 
 if [ ! -f "$SIGNING_KEY" ]; then
   "$CUSTODY" generate-key-pair --output-prefix "${SIGNING_KEY%.key}"
