@@ -305,7 +305,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifests_are_the_same_bytes_every_time() {
+    fn policy_module_manifests_have_the_shape_kubewarden_writes() {
         let annotations =
             BTreeMap::from([("b".to_owned(), "2".to_owned()), ("a".into(), "1".into())]);
         let artifact = Artifact::policy_module(b"\0asm\x01\0\0\0".to_vec(), annotations);
